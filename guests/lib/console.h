@@ -1,0 +1,17 @@
+#ifndef XG_CONSOLE_H
+#define XG_CONSOLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* All output goes through HYPERVISOR_console_io(CONSOLEIO_write, ...). */
+void console_write(const char *buf, size_t len);
+void console_puts(const char *s);
+void console_put_hex(uint64_t v);	/* "0x" + lowercase hex */
+void console_put_dec(uint64_t v);
+
+/* Tiny formatter: %s %c %d %u %x %p %%, with optional 'l'.
+ * Each call issues a single console write (max 256 bytes). */
+void printk(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif /* XG_CONSOLE_H */

@@ -1,0 +1,10 @@
+namespace Xenolith.Domain0.Builder;
+
+/// <summary>What the loader needs besides the image: where the domain's shared pieces live.</summary>
+public sealed record PvLoadContext(
+    IReadOnlyList<ulong> P2m,
+    ulong SharedInfoMfn,
+    ulong HypervisorL4Entry,
+    int HypervisorL4Slot,
+    uint StoreEvtchn,
+    uint ConsoleEvtchn);

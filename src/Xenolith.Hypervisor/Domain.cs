@@ -1,0 +1,128 @@
+using Xenolith.Abi;
+using Xenolith.Hypervisor.Pv;
+using Xenolith.Kvm;
+
+namespace Xenolith.Hypervisor;
+
+/// <summary>A PV domain: its memory, its KVM VM, its vCPUs and its lifecycle.</summary>
+public sealed class Domain : IDisposable
+{
+    private readonly List<Vcpu> _vcpus = [];
+    private readonly TaskCompletionSource<DomainExit> _exit = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private ulong[] _p2m = [];
+    private ulong _vmAssist;
+    private int _dying;
+
+    internal Domain(XenHypervisor xen, ushort id, string name, Guid handle, KvmVm vm)
+    {
+        Xen = xen;
+        Id = id;
+        Name = name;
+        Handle = handle;
+        Vm = vm;
+        Mappings = new HypervisorMappings(xen.Memory, xen.Trampoline);
+        SharedInfoMfn = xen.Memory.Allocate(id);
+    }
+
+    public XenHypervisor Xen { get; }
+    public ushort Id { get; }
+    public string Name { get; }
+    public Guid Handle { get; }
+    internal KvmVm Vm { get; }
+    public HypervisorMappings Mappings { get; }
+    public DomainConsole Console { get; } = new();
+
+    /// <summary>Every guest here is unprivileged: Domain0 is the host process itself.</summary>
+    public bool IsPrivileged => false;
+
+    /// <summary>The shared_info page: a machine frame the guest maps by its machine address.</summary>
+    public ulong SharedInfoMfn { get; }
+
+    /// <summary>The domain's pseudo-physical to machine map (its frames, in pfn order).</summary>
+    public IReadOnlyList<ulong> P2m => _p2m;
+
+    public IReadOnlyList<Vcpu> Vcpus => _vcpus;
+
+    public ShutdownReason? PendingShutdownCode { get; set; }
+
+    public Task<DomainExit> Exited => _exit.Task;
+
+    public bool IsDying => Volatile.Read(ref _dying) != 0;
+
+    /// <summary>XENVER_get_features submap 0: only what Xenolith implements.</summary>
+    public uint FeatureSubmap0
+    {
+        get
+        {
+            uint map = 1u << XenFeature.DirectMapped;
+            if (IsVmAssistEnabled(VmAssist.TypePaeExtendedCr3))
+                map |= 1u << XenFeature.PaePgdirAbove4Gb;
+            return map;
+        }
+    }
+
+    public bool IsVmAssistEnabled(int type) => (Interlocked.Read(ref _vmAssist) & (1UL << type)) != 0;
+
+    public void SetVmAssist(int type, bool enabled)
+    {
+        if (enabled)
+            Interlocked.Or(ref _vmAssist, 1UL << type);
+        else
+            Interlocked.And(ref _vmAssist, ~(1UL << type));
+    }
+
+    /// <summary>Gives the domain <paramref name="pages"/> frames of machine memory (pfn 0..pages-1).</summary>
+    public void PopulatePhysmap(ulong pages)
+    {
+        if (_p2m.Length != 0)
+            throw new InvalidOperationException("the domain already has memory");
+        _p2m = Xen.Memory.Allocate(Id, pages);
+        for (ulong pfn = 0; pfn < pages; pfn++)
+            Xen.Memory.SetMachineToPhys(_p2m[pfn], pfn);
+    }
+
+    public Vcpu CreateVcpu(int id, in VcpuStartState start)
+    {
+        if (id != _vcpus.Count || id >= HypervisorLayout.MaxVcpus)
+            throw new ArgumentOutOfRangeException(nameof(id), "vCPUs are created in order, up to the limit");
+        var vcpu = new Vcpu(this, id, Mappings.CreateVcpuArea(id), start);
+        _vcpus.Add(vcpu);
+        return vcpu;
+    }
+
+    public void Start()
+    {
+        foreach (Vcpu vcpu in _vcpus)
+            vcpu.Start();
+    }
+
+    /// <summary>The guest asked to shut down (SCHEDOP_shutdown).</summary>
+    public void Shutdown(ShutdownReason reason) => Finish(new DomainExit(reason, null));
+
+    /// <summary>The hypervisor kills the domain: only this domain suffers.</summary>
+    public void Crash(string report) => Finish(new DomainExit(ShutdownReason.Crash, report));
+
+    private void Finish(DomainExit exit)
+    {
+        if (Interlocked.Exchange(ref _dying, 1) != 0)
+            return;
+        foreach (Vcpu vcpu in _vcpus)
+            vcpu.RequestStop();
+        _exit.TrySetResult(exit);
+    }
+
+    public void Dispose()
+    {
+        Finish(new DomainExit(ShutdownReason.Poweroff, null));
+        foreach (Vcpu vcpu in _vcpus)
+            vcpu.Dispose();
+        Vm.Dispose();
+        Xen.ReleaseDomain(this);
+        Xen.Memory.Free(_p2m);
+        Xen.Memory.Free(Mappings.Frames);
+        Xen.Memory.Free([SharedInfoMfn]);
+    }
+}
+
+/// <summary>Where vCPU 0 starts: the builder's entry point, boot stack, start_info and page tables.</summary>
+public readonly record struct VcpuStartState(ulong Rip, ulong Rsp, ulong Rsi, ulong Cr3);

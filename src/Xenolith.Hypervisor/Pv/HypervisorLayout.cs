@@ -1,0 +1,53 @@
+namespace Xenolith.Hypervisor.Pv;
+
+/// <summary>
+/// Where the CPL0 trampoline lives in every PV guest's address space, and the I/O ports it exits through.
+/// PML4 slot 256 is unusable on PVM hosts (the host reserves it), so the trampoline takes slot 258;
+/// slot 257 is kept for the read-only M2P table (see HOST-KVM.md).
+/// </summary>
+public static class HypervisorLayout
+{
+    public const int TrampolineSlot = 258;
+    public const ulong Base = 0xffff_0000_0000_0000UL | ((ulong)TrampolineSlot << 39);
+
+    // Shared by every vCPU of every domain (one machine frame each).
+    public const ulong IdtVa = Base + 0x0000;
+    public const ulong StubsVa = Base + 0x1000;
+    public const ulong SyscallStubVa = Base + 0x2000;
+
+    // Per-vCPU areas start at the second 2 MiB so the first L1 holds only the shared pages.
+    public const ulong PerVcpuBase = Base + 0x20_0000;
+    public const ulong PerVcpuStride = 0x2_0000;
+    public const int VcpusPerL1 = 0x20_0000 / (int)PerVcpuStride;
+    public const int MaxVcpus = 128;
+
+    public const ulong GdtOffset = 0x0000;            // 16 pages: 14 guest frames, the reserved page, a zero page
+    public const int GdtPages = 16;
+    public const ulong TssOffset = 0x1_0000;
+    public const ulong StackOffset = 0x1_2000;        // two pages; 0x1_1000 is an unmapped guard
+    public const int StackPages = 2;
+    public const ulong StackTopOffset = 0x1_4000;
+    public const ulong IstStackOffset = 0x1_5000;     // #DF, NMI, #MC; 0x1_4000 is a guard
+    public const ulong IstStackTopOffset = 0x1_6000;
+
+    public static ulong VcpuArea(int vcpu) => PerVcpuBase + (ulong)vcpu * PerVcpuStride;
+
+    // Stubs: one 16-byte stub per vector in the stub page.
+    public const int StubSize = 16;
+
+    // Ports. The TSS I/O bitmap lets CPL3 reach only HypercallPort, NullPort and SyscallPort.
+    public const byte HypercallPort = 0xe0;
+    public const byte NullPort = 0xe1;
+    public const byte SyscallPort = 0xe2;
+    public const byte TrapPort = 0xe3;
+
+    // Selectors in the reserved GDT page (0xe000 = entry 7168).
+    public const ushort HypervisorCs = 0xe008;
+    public const ushort HypervisorDs = 0xe010;
+    public const ushort TssSelector = 0xe040;
+
+    /// <summary>The TSS and its I/O bitmap (ports 0..1023 plus the terminating byte).</summary>
+    public const int TssIoBitmapOffset = 0x68;
+    public const int TssIoBitmapBytes = 1024 / 8;
+    public const uint TssLimit = TssIoBitmapOffset + TssIoBitmapBytes;
+}

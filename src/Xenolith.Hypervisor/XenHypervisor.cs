@@ -1,0 +1,100 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Xenolith.Hypervisor.Hypercalls;
+using Xenolith.Hypervisor.Memory;
+using Xenolith.Hypervisor.Pv;
+using Xenolith.Kvm;
+
+namespace Xenolith.Hypervisor;
+
+/// <summary>
+/// The hypervisor ("Xen"): machine memory, the trampoline, the hypercall table, and the domains.
+/// One KVM VM per domain, each mapping the whole machine pool at guest-physical = machine address;
+/// what a guest can reach is decided by the page tables the hypervisor lets it install.
+/// </summary>
+public sealed class XenHypervisor : IDisposable
+{
+    private readonly Dictionary<ushort, Domain> _domains = [];
+    private readonly Lock _lock = new();
+    private ushort _nextDomainId = DomainIds.FirstGuest;
+
+    public XenHypervisor(ulong machineMemoryBytes, ILoggerFactory? loggerFactory = null)
+    {
+        Logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Xen");
+        Kvm = KvmSystem.Open();
+        try
+        {
+            Memory = new MachineMemory(machineMemoryBytes);
+            GuestMemory = new GuestPageTables(Memory);
+            Trampoline = new Trampoline(Memory);
+            Cpuid = Kvm.GetSupportedCpuid();
+            Hypercalls = new HypercallTable();
+            ConsoleIoHypercall.Register(Hypercalls);
+            XenVersionHypercall.Register(Hypercalls);
+            SchedOpHypercall.Register(Hypercalls);
+            VmAssistHypercall.Register(Hypercalls);
+        }
+        catch
+        {
+            Memory?.Dispose();
+            Kvm.Dispose();
+            throw;
+        }
+    }
+
+    public ILogger Logger { get; }
+    internal KvmSystem Kvm { get; }
+    public MachineMemory Memory { get; }
+    public GuestPageTables GuestMemory { get; }
+    public Trampoline Trampoline { get; }
+    public HypercallTable Hypercalls { get; }
+    internal KvmCpuidEntry2[] Cpuid { get; }
+
+    public Domain CreateDomain(string name, Guid handle)
+    {
+        ushort id;
+        lock (_lock)
+        {
+            if (_nextDomainId > DomainIds.MaxGuest)
+                throw new InvalidOperationException("no domain ids left");
+            id = _nextDomainId++;
+        }
+        KvmVm vm = Kvm.CreateVm();
+        try
+        {
+            vm.MapMemory(0, 0, Memory.Block);
+            var domain = new Domain(this, id, name, handle, vm);
+            lock (_lock)
+                _domains.Add(id, domain);
+            return domain;
+        }
+        catch
+        {
+            vm.Dispose();
+            throw;
+        }
+    }
+
+    public Domain? FindDomain(ushort id)
+    {
+        lock (_lock)
+            return _domains.GetValueOrDefault(id);
+    }
+
+    internal void ReleaseDomain(Domain domain)
+    {
+        lock (_lock)
+            _domains.Remove(domain.Id);
+    }
+
+    public void Dispose()
+    {
+        Domain[] domains;
+        lock (_lock)
+            domains = [.. _domains.Values];
+        foreach (Domain domain in domains)
+            domain.Dispose();
+        Memory.Dispose();
+        Kvm.Dispose();
+    }
+}
