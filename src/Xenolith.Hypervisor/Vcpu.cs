@@ -156,14 +156,15 @@ public sealed class Vcpu : IDisposable
     private void HandleIo()
     {
         ref KvmRegs regs = ref _kvm.Regs;
-        // RIP points at the out instruction; KVM steps over it on the next run unless we move RIP.
+        // RIP points at the out (VMX/SVM: KVM steps over it on the next run unless we move RIP) or
+        // just past it (PVM emulates the out to completion first); both fall inside the same stub.
         ulong rip = regs.Rip;
         if (rip - HypervisorLayout.StubsVa < 4096 && _kvm.Sregs.Cs.Dpl == 0)
         {
             HandleTrap((int)((rip - HypervisorLayout.StubsVa) / HypervisorLayout.StubSize));
             return;
         }
-        if (rip == HypervisorLayout.SyscallStubVa)
+        if (rip - HypervisorLayout.SyscallStubVa <= TrampolineCode.OutInstructionLength)
         {
             HandleSyscall(ref regs);
             return;

@@ -14,8 +14,8 @@ public static class TrampolineCode
     /// <summary>Vectors that run on IST1 so a broken stack can still be reported.</summary>
     public static bool UsesIst(int vector) => vector is 2 or 8 or 18;
 
-    /// <summary>Offset of the <c>out</c> instruction inside a vector's stub: where RIP points at the exit.</summary>
-    public static int OutOffset(int vector) => HasErrorCode(vector) ? 0 : 2;
+    /// <summary>Length of <c>out %al, $imm8</c>.</summary>
+    public const int OutInstructionLength = 2;
 
     /// <summary>The stub page: for each vector, [push $0;] out %al,$TrapPort; add $8,%rsp; iretq.</summary>
     public static void WriteStubPage(Span<byte> page)
