@@ -65,7 +65,8 @@ int guest_main(struct start_info *si)
 
 	struct { unsigned int idx; unsigned int map; } fi = { 0, 0xdeadbeef };
 	expect("get_features.0", HYPERVISOR_xen_version(XENVER_get_features, &fi), 0);
-	expect("get_features.0.direct_mapped", (fi.map >> 16) & 1, 1);
+	expect("get_features.0.direct_mapped", (fi.map >> 17) & 1, 1);
+	expect("get_features.0.not_direct_mapped", (fi.map >> 16) & 1, 0);
 	fi.idx = 1;
 	expect("get_features.1", HYPERVISOR_xen_version(XENVER_get_features, &fi), -EINVAL);
 

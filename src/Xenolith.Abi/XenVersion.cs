@@ -49,9 +49,9 @@ public static class XenFeature
     public const int MemoryOpVnodeSupported = 13;
     public const int ArmSmcccSupported = 14;
     public const int LinuxRsdpUnrestricted = 15;
-    public const int DirectMapped = 16;
-    public const int NotDirectMapped = 17;
-    public const int DmMsixAllWrites = 18;
+    public const int NotDirectMapped = 16;
+    public const int DirectMapped = 17;
+    public const int RunstatePhysArea = 18;
     public const int VcpuTimePhysArea = 19;
-    public const int RunstatePhysArea = 20;
+    public const int DmMsixAllWrites = 20;
 }

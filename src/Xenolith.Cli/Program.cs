@@ -5,4 +5,11 @@ RootCommand root = new("Xenolith: a Xen-compatible paravirtualizing hypervisor o
 {
     RunCommand.Create(),
 };
-return await root.Parse(args).InvokeAsync();
+ParseResult parse = root.Parse(args);
+if (parse.Errors.Count > 0)
+{
+    foreach (System.CommandLine.Parsing.ParseError error in parse.Errors)
+        Console.Error.WriteLine($"xenolith: {error.Message}");
+    return Xenolith.Domain0.Toolstack.ExitCodes.Usage;
+}
+return await parse.InvokeAsync();

@@ -156,6 +156,11 @@ public sealed class Vcpu : IDisposable
     private void HandleIo()
     {
         ref KvmRegs regs = ref _kvm.Regs;
+        if (_kvm.Io.Direction != KvmIoExit.DirectionOut)
+        {
+            CrashWithDump($"unexpected I/O read from port 0x{_kvm.Io.Port:x}");
+            return;
+        }
         // RIP points at the out (VMX/SVM: KVM steps over it on the next run unless we move RIP) or
         // just past it (PVM emulates the out to completion first); both fall inside the same stub.
         ulong rip = regs.Rip;

@@ -80,6 +80,9 @@ public sealed record PvLayout
                 StartInfo = startInfo, XenstorePage = xenstore, ConsolePage = console,
                 PageTablesStart = pageTablesStart, PageTables = counts, BootStack = bootStack, End = at, MappingEnd = mappingEnd,
             };
+            if (layout.VirtBase < Abi.X86Layout.HypervisorVirtEnd && layout.MappingEnd > Abi.X86Layout.HypervisorVirtStart)
+                throw new KernelImageException(
+                    $"kernel image: the boot mapping 0x{layout.VirtBase:x}-0x{layout.MappingEnd:x} overlaps the hypervisor's range 0x{Abi.X86Layout.HypervisorVirtStart:x}-0x{Abi.X86Layout.HypervisorVirtEnd:x}");
             if (layout.RequiredPages > nrPages)
                 throw new KernelImageException(
                     $"not enough memory: the kernel and its boot data need {layout.RequiredPages * PageSize / 1024} KiB, the domain has {nrPages * PageSize / 1024} KiB");

@@ -6,6 +6,8 @@ namespace Xenolith.Hypervisor.Memory;
 /// The machine memory pool: one memfd handed out frame by frame. Tracks each frame's owner and
 /// the global machine-to-physical (M2P) table. Domains get whatever frames are free, in no
 /// promised order, so nothing may assume a domain's memory is contiguous.
+/// Invariant: every free frame is zero (a new memfd is zero; <see cref="Free"/> scrubs), so
+/// allocation never touches the page: clearing 32K fresh pages would fault each one in.
 /// </summary>
 public sealed class MachineMemory : IDisposable
 {
@@ -48,7 +50,7 @@ public sealed class MachineMemory : IDisposable
 
     public ushort OwnerOf(ulong mfn) => mfn < FrameCount ? _owner[mfn] : DomainIds.Invalid;
 
-    /// <summary>Allocates one zeroed frame for <paramref name="owner"/>.</summary>
+    /// <summary>Allocates one (zero) frame for <paramref name="owner"/>.</summary>
     public ulong Allocate(ushort owner)
     {
         ulong mfn;
@@ -58,11 +60,10 @@ public sealed class MachineMemory : IDisposable
                 throw new OutOfMachineMemoryException(1, 0);
             _owner[mfn] = owner;
         }
-        Frame(mfn).Clear();
         return mfn;
     }
 
-    /// <summary>Allocates <paramref name="count"/> zeroed frames, all or none.</summary>
+    /// <summary>Allocates <paramref name="count"/> (zero) frames, all or none.</summary>
     public ulong[] Allocate(ushort owner, ulong count)
     {
         var frames = new ulong[count];
@@ -76,8 +77,6 @@ public sealed class MachineMemory : IDisposable
                 _owner[frames[i]] = owner;
             }
         }
-        foreach (ulong mfn in frames)
-            Frame(mfn).Clear();
         return frames;
     }
 

@@ -1,0 +1,42 @@
+using Xenolith.Bench;
+using Xenolith.Domain0.Toolstack;
+using Xenolith.Kvm;
+
+// stdout carries only figure lines so that scripts can parse it; everything else goes to stderr.
+Benchmark[] benchmarks =
+[
+    new("hypercall", "cost of one hypercall through the hypercall page and through syscall", HypercallBenchmark.RunAsync),
+    new("boot", "process start and in-process build to the hello guest's first console byte", BootBenchmark.RunAsync),
+];
+
+if (args.Length != 1 || (args[0] != "all" && !benchmarks.Any(b => b.Name == args[0])))
+{
+    Console.Error.WriteLine("usage: Xenolith.Bench NAME");
+    Console.Error.WriteLine();
+    foreach (Benchmark benchmark in benchmarks)
+        Console.Error.WriteLine($"  {benchmark.Name,-10} {benchmark.Description}");
+    Console.Error.WriteLine($"  {"all",-10} every benchmark above, in order");
+    return ExitCodes.Usage;
+}
+
+if (!KvmSystem.IsAvailable(out string reason))
+{
+    Console.Error.WriteLine($"bench: KVM is not available ({reason})");
+    return ExitCodes.Unavailable;
+}
+
+try
+{
+    foreach (Benchmark benchmark in benchmarks.Where(b => args[0] == "all" || b.Name == args[0]))
+    {
+        Console.Error.WriteLine($"bench: running {benchmark.Name}");
+        foreach (Figure figure in await benchmark.RunAsync(Console.Error))
+            Console.Out.WriteLine(figure.Format());
+    }
+    return 0;
+}
+catch (BenchmarkException e)
+{
+    Console.Error.WriteLine($"bench: {e.Message}");
+    return ExitCodes.Internal;
+}
