@@ -121,33 +121,26 @@ public sealed unsafe class KvmVcpu : IDisposable
             KvmSystem.Check(Libc.Ioctl(_handle.Fd, KvmIoctl.SetSregs, p), "KVM_SET_SREGS");
     }
 
-    public void SetCpuid(ReadOnlySpan<KvmCpuidEntry2> entries)
-    {
-        int size = 8 + entries.Length * sizeof(KvmCpuidEntry2);
-        byte* buffer = (byte*)NativeMemory.AllocZeroed((nuint)size);
-        try
-        {
-            *(uint*)buffer = (uint)entries.Length;
-            entries.CopyTo(new Span<KvmCpuidEntry2>(buffer + 8, entries.Length));
-            KvmSystem.Check(Libc.Ioctl(_handle.Fd, KvmIoctl.SetCpuid2, buffer), "KVM_SET_CPUID2");
-        }
-        finally
-        {
-            NativeMemory.Free(buffer);
-        }
-    }
+    public void SetCpuid(ReadOnlySpan<KvmCpuidEntry2> entries) =>
+        IoctlWithEntries(KvmIoctl.SetCpuid2, "KVM_SET_CPUID2", entries);
 
     public void SetMsrs(ReadOnlySpan<KvmMsrEntry> entries)
     {
-        int size = 8 + entries.Length * sizeof(KvmMsrEntry);
+        int set = IoctlWithEntries(KvmIoctl.SetMsrs, "KVM_SET_MSRS", entries);
+        if (set != entries.Length)
+            throw new KvmException($"KVM_SET_MSRS set {set} of {entries.Length} MSRs (MSR 0x{entries[set].Index:x} refused)", 0);
+    }
+
+    /// <summary>The kvm_cpuid2 / kvm_msrs shape: a u32 count, 4 bytes of padding, then the entries.</summary>
+    private int IoctlWithEntries<T>(nuint request, string name, ReadOnlySpan<T> entries) where T : unmanaged
+    {
+        int size = 8 + entries.Length * sizeof(T);
         byte* buffer = (byte*)NativeMemory.AllocZeroed((nuint)size);
         try
         {
             *(uint*)buffer = (uint)entries.Length;
-            entries.CopyTo(new Span<KvmMsrEntry>(buffer + 8, entries.Length));
-            int set = KvmSystem.Check(Libc.Ioctl(_handle.Fd, KvmIoctl.SetMsrs, buffer), "KVM_SET_MSRS");
-            if (set != entries.Length)
-                throw new KvmException($"KVM_SET_MSRS set {set} of {entries.Length} MSRs (MSR 0x{entries[set].Index:x} refused)", 0);
+            entries.CopyTo(new Span<T>(buffer + 8, entries.Length));
+            return KvmSystem.Check(Libc.Ioctl(_handle.Fd, request, buffer), name);
         }
         finally
         {

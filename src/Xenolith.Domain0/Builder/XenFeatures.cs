@@ -1,8 +1,10 @@
+using static Xenolith.Abi.XenFeature;
+
 namespace Xenolith.Domain0.Builder;
 
 /// <summary>
-/// Xen feature bit numbers (XENFEAT_* in Xen's public/features.h) and the feature names a
-/// kernel may list in its FEATURES ELF note.
+/// The feature names a kernel may list in its FEATURES ELF note, mapped to the XENFEAT_* bit
+/// numbers of <see cref="Abi.XenFeature"/>.
 /// </summary>
 /// <remarks>
 /// Only the names in Xen's libelf table are recognised in a FEATURES note (see
@@ -11,60 +13,6 @@ namespace Xenolith.Domain0.Builder;
 /// </remarks>
 public static class XenFeatures
 {
-    /// <summary>XENFEAT_writable_page_tables.</summary>
-    public const int WritablePageTables = 0;
-
-    /// <summary>XENFEAT_writable_descriptor_tables.</summary>
-    public const int WritableDescriptorTables = 1;
-
-    /// <summary>XENFEAT_auto_translated_physmap.</summary>
-    public const int AutoTranslatedPhysmap = 2;
-
-    /// <summary>XENFEAT_supervisor_mode_kernel.</summary>
-    public const int SupervisorModeKernel = 3;
-
-    /// <summary>XENFEAT_pae_pgdir_above_4gb.</summary>
-    public const int PaePgdirAbove4Gb = 4;
-
-    /// <summary>XENFEAT_mmu_pt_update_preserve_ad.</summary>
-    public const int MmuPtUpdatePreserveAd = 5;
-
-    /// <summary>XENFEAT_highmem_assist.</summary>
-    public const int HighmemAssist = 6;
-
-    /// <summary>XENFEAT_gnttab_map_avail_bits.</summary>
-    public const int GnttabMapAvailBits = 7;
-
-    /// <summary>XENFEAT_hvm_callback_vector.</summary>
-    public const int HvmCallbackVector = 8;
-
-    /// <summary>XENFEAT_hvm_safe_pvclock.</summary>
-    public const int HvmSafePvclock = 9;
-
-    /// <summary>XENFEAT_hvm_pirqs.</summary>
-    public const int HvmPirqs = 10;
-
-    /// <summary>XENFEAT_dom0: the kernel can run as the control domain.</summary>
-    public const int Dom0 = 11;
-
-    /// <summary>XENFEAT_grant_map_identity (deprecated in Xen, kept for the number).</summary>
-    public const int GrantMapIdentity = 12;
-
-    /// <summary>XENFEAT_memory_op_vnode_supported.</summary>
-    public const int MemoryOpVnodeSupported = 13;
-
-    /// <summary>XENFEAT_ARM_SMCCC_supported.</summary>
-    public const int ArmSmcccSupported = 14;
-
-    /// <summary>XENFEAT_linux_rsdp_unrestricted.</summary>
-    public const int LinuxRsdpUnrestricted = 15;
-
-    /// <summary>XENFEAT_not_direct_mapped.</summary>
-    public const int NotDirectMapped = 16;
-
-    /// <summary>XENFEAT_direct_mapped.</summary>
-    public const int DirectMapped = 17;
-
     /// <summary>XENFEAT_NR_SUBMAPS: number of 32-bit feature words.</summary>
     public const int SubmapCount = 1;
 

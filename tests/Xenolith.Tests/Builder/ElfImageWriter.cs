@@ -48,7 +48,7 @@ internal sealed class ElfImageWriter
         writer.Notes.Add(NoteSpec.U64(XenElfNoteType.Entry, LinuxEntry));
         writer.Notes.Add(NoteSpec.U64(XenElfNoteType.HypercallPage, LinuxHypercallPage));
         writer.Notes.Add(NoteSpec.Text(XenElfNoteType.Features, "!writable_page_tables|pae_pgdir_above_4gb"));
-        writer.Notes.Add(NoteSpec.U32(XenElfNoteType.SupportedFeatures, 1u << XenFeatures.Dom0));
+        writer.Notes.Add(NoteSpec.U32(XenElfNoteType.SupportedFeatures, 1u << Xenolith.Abi.XenFeature.Dom0));
         writer.Notes.Add(NoteSpec.Text(XenElfNoteType.Loader, "generic"));
         writer.Notes.Add(NoteSpec.U32(XenElfNoteType.SuspendCancel, 1));
         return writer;

@@ -68,9 +68,9 @@ public sealed class XenKernelImageTests
         Assert.Equal(ElfImageWriter.LinuxVirtBase, notes.VirtBase);
         Assert.Equal(0UL, notes.PaddrOffset);
         Assert.Null(notes.InitP2m);
-        uint expectedSupported = (1u << XenFeatures.WritablePageTables) | (1u << XenFeatures.PaePgdirAbove4Gb) | (1u << XenFeatures.Dom0);
+        uint expectedSupported = (1u << Xenolith.Abi.XenFeature.WritablePageTables) | (1u << Xenolith.Abi.XenFeature.PaePgdirAbove4Gb) | (1u << Xenolith.Abi.XenFeature.Dom0);
         Assert.Equal(expectedSupported, notes.SupportedFeatures);
-        Assert.Equal(1u << XenFeatures.WritablePageTables, notes.RequiredFeatures);
+        Assert.Equal(1u << Xenolith.Abi.XenFeature.WritablePageTables, notes.RequiredFeatures);
         Assert.Equal(11, notes.All.Count);
         Assert.Contains(notes.All, n => n.Type == XenElfNoteType.SupportedFeatures && n.Descriptor.Length == 4);
     }
@@ -181,7 +181,7 @@ public sealed class XenKernelImageTests
 
         Assert.Equal(["frobnicate"], notes.UnknownFeatures);
         Assert.Equal(0u, notes.RequiredFeatures);
-        Assert.Equal((1u << XenFeatures.WritablePageTables) | (1u << XenFeatures.Dom0), notes.SupportedFeatures);
+        Assert.Equal((1u << Xenolith.Abi.XenFeature.WritablePageTables) | (1u << Xenolith.Abi.XenFeature.Dom0), notes.SupportedFeatures);
     }
 
     [Fact]
@@ -189,7 +189,7 @@ public sealed class XenKernelImageTests
     {
         XenKernelImage kernel = XenKernelImage.Parse(ElfImageWriter.LinuxLike().Build());
 
-        kernel.RequireOnlySupportedFeatures(1u << XenFeatures.WritablePageTables);
+        kernel.RequireOnlySupportedFeatures(1u << Xenolith.Abi.XenFeature.WritablePageTables);
     }
 
     [Fact]
@@ -199,7 +199,7 @@ public sealed class XenKernelImageTests
             .WithNote(NoteSpec.Text(XenElfNoteType.Features, "!writable_page_tables|!auto_translated_physmap|dom0"));
         XenKernelImage kernel = XenKernelImage.Parse(writer.Build());
 
-        var error = Assert.Throws<KernelImageException>(() => kernel.RequireOnlySupportedFeatures(1u << XenFeatures.Dom0));
+        var error = Assert.Throws<KernelImageException>(() => kernel.RequireOnlySupportedFeatures(1u << Xenolith.Abi.XenFeature.Dom0));
 
         Assert.Contains("writable_page_tables, auto_translated_physmap", error.Message);
     }
