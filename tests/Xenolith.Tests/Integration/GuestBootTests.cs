@@ -62,6 +62,18 @@ public sealed class GuestBootTests
         Assert.Equal(ShutdownReason.Poweroff, result.Exit.Reason);
     }
 
+    [KvmTheory]
+    [InlineData("floor")]
+    [InlineData("page")]
+    [InlineData("syscall")]
+    public async Task Bench_RunsEachLoopToCompletion(string mode)
+    {
+        GuestRunner.Result result = await GuestRunner.BootAsync("bench", $"mode={mode} iters=50");
+
+        Assert.Equal($"bench: begin {mode} 50\nbench: end {mode}\n", result.Console);
+        Assert.Equal(ShutdownReason.Poweroff, result.Exit.Reason);
+    }
+
     [KvmFact]
     public async Task ACrashingDomain_DoesNotDisturbItsNeighbour()
     {
