@@ -13,6 +13,9 @@ public sealed class ForegroundRun(TextWriter stdout, TextWriter stderr)
     /// <summary>Machine memory beyond the guests' own: trampoline pages, shared_info, slack.</summary>
     private const ulong OverheadMiB = 32;
 
+    /// <summary>One lock for stdout: several domains' vCPU threads write to it.</summary>
+    private readonly Lock _stdoutGate = new();
+
     public async Task<int> RunAsync(IReadOnlyList<RunTarget> targets, CancellationToken cancellationToken = default)
     {
         ulong poolMiB = OverheadMiB + targets.Aggregate(0UL, (sum, t) => sum + t.MemoryMiB + 4);
@@ -45,11 +48,10 @@ public sealed class ForegroundRun(TextWriter stdout, TextWriter stderr)
     private void AttachConsole(Domain domain, string? prefix)
     {
         var line = new StringBuilder();
-        var gate = new Lock();
         domain.Console.Output += data =>
         {
             string text = Encoding.UTF8.GetString(data);
-            lock (gate)
+            lock (_stdoutGate)
             {
                 if (prefix is null)
                 {

@@ -15,24 +15,9 @@ public static class SchedOpHypercall
                 Thread.Yield();
                 return 0;
             case SchedOp.Shutdown:
-                {
-                    // struct sched_shutdown { unsigned int reason; }
-                    if (caller.ReadGuest(args.Arg2, out uint reason) != 0)
-                        return -XenErrno.EFAULT;
-                    if (reason > (uint)ShutdownReason.SoftReset)
-                        return -XenErrno.EINVAL;
-                    caller.Domain.Shutdown((ShutdownReason)reason);
-                    return 0;
-                }
+                return WithReason(caller, args.Arg2, (domain, reason) => domain.Shutdown(reason));
             case SchedOp.ShutdownCode:
-                {
-                    if (caller.ReadGuest(args.Arg2, out uint reason) != 0)
-                        return -XenErrno.EFAULT;
-                    if (reason > (uint)ShutdownReason.SoftReset)
-                        return -XenErrno.EINVAL;
-                    caller.Domain.PendingShutdownCode = (ShutdownReason)reason;
-                    return 0;
-                }
+                return WithReason(caller, args.Arg2, (domain, reason) => domain.PendingShutdownCode = reason);
             case SchedOp.RemoteShutdown:
             case SchedOp.PinOverride:
                 // Control-domain operations; every guest here is unprivileged.
@@ -40,5 +25,16 @@ public static class SchedOpHypercall
             default:
                 return -XenErrno.ENOSYS;
         }
+    }
+
+    /// <summary>Reads struct sched_shutdown { unsigned int reason; } and applies a valid reason.</summary>
+    private static long WithReason(Vcpu caller, ulong arg, Action<Domain, ShutdownReason> apply)
+    {
+        if (caller.ReadGuest(arg, out uint reason) != 0)
+            return -XenErrno.EFAULT;
+        if (reason > (uint)ShutdownReason.SoftReset)
+            return -XenErrno.EINVAL;
+        apply(caller.Domain, (ShutdownReason)reason);
+        return 0;
     }
 }
