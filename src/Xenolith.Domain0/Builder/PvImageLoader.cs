@@ -39,7 +39,7 @@ public static class PvImageLoader
             writer.Write(checked(segment.PhysicalAddress + image.VirtOffset), image.FileBytes(segment));
         writer.Write(layout.RamdiskStart, ramdisk);
         writer.Write(layout.P2mStart, MemoryMarshal.AsBytes(context.P2m.ToArray().AsSpan()));
-        WriteHypercallPage(writer.Page(image.VirtHypercallPage.Value));
+        HypercallPage.Write(writer.Page(image.VirtHypercallPage.Value));
 
         ulong l4Mfn = WritePageTables(memory, context, layout, writer);
 
@@ -82,6 +82,7 @@ public static class PvImageLoader
         ulong nextTable = layout.PfnOf(layout.PageTablesStart);
         ulong firstTablePfn = nextTable, lastTablePfn = nextTable + counts.Total - 1;
         ulong l4Mfn = context.P2m[(int)nextTable++];
+        memory.SetType(l4Mfn, FrameType.L4PageTable);
         var tables = new Dictionary<(int Level, ulong Index), ulong>();
 
         // Allocate tables level by level so the L4 comes first, then all L3s, L2s, L1s.
@@ -89,7 +90,11 @@ public static class PvImageLoader
         {
             int shift = 12 + 9 * level;
             for (ulong index = layout.VirtBase >> shift; index <= (layout.MappingEnd - 1) >> shift; index++)
-                tables[(level, index)] = context.P2m[(int)nextTable++];
+            {
+                ulong mfn = context.P2m[(int)nextTable++];
+                memory.SetType(mfn, level switch { 3 => FrameType.L3PageTable, 2 => FrameType.L2PageTable, _ => FrameType.L1PageTable });
+                tables[(level, index)] = mfn;
+            }
         }
 
         ulong mappedPages = Math.Min((layout.MappingEnd - layout.VirtBase) / PvLayout.PageSize, (ulong)context.P2m.Count);
@@ -109,38 +114,6 @@ public static class PvImageLoader
 
     private static void SetEntry(MachineMemory memory, ulong tableMfn, int index, ulong entry) =>
         memory.Block.Write((tableMfn << MachineMemory.PageShift) + (ulong)index * 8, entry);
-
-    /// <summary>
-    /// 32 bytes a hypercall: <c>mov $nr,%eax; out %al,$0xe0; ret</c>, one exit with no CPL0 code.
-    /// The iret entry keeps Xen's shape: it pushes rcx, r11 and rax, and never returns.
-    /// </summary>
-    public static void WriteHypercallPage(Span<byte> page)
-    {
-        page.Fill(0xcc);
-        for (int nr = 0; nr < HypercallAbi.PageEntries; nr++)
-        {
-            Span<byte> entry = page.Slice(nr * HypercallAbi.PageEntrySize, HypercallAbi.PageEntrySize);
-            int at = 0;
-            if (nr == (int)Hypercall.Iret)
-            {
-                entry[at++] = 0x51;                      // push %rcx
-                entry[at++] = 0x41; entry[at++] = 0x53;  // push %r11
-                entry[at++] = 0x50;                      // push %rax
-            }
-            entry[at++] = 0xb8;                          // mov $nr, %eax
-            BitConverter.TryWriteBytes(entry.Slice(at, 4), nr);
-            at += 4;
-            entry[at++] = 0xe6; entry[at++] = HypervisorLayout.HypercallPort; // out %al, $port
-            if (nr == (int)Hypercall.Iret)
-            {
-                entry[at++] = 0x0f; entry[at++] = 0x0b;  // ud2
-            }
-            else
-            {
-                entry[at++] = 0xc3;                      // ret
-            }
-        }
-    }
 
     /// <summary>Writes through the 1:1 bootstrap correspondence of virtual address and pfn.</summary>
     private sealed class PseudoPhysWriter(MachineMemory memory, IReadOnlyList<ulong> p2m, ulong virtBase)

@@ -16,6 +16,7 @@ public sealed class MachineMemory : IDisposable
     public const ulong InvalidPfn = ulong.MaxValue;
 
     private readonly ushort[] _owner;
+    private readonly FrameType[] _type;
     private readonly ulong[] _m2p;
     private readonly Stack<ulong> _free;
     private readonly Lock _lock = new();
@@ -26,6 +27,7 @@ public sealed class MachineMemory : IDisposable
         Block = MemoryBlock.CreateShared(bytes, "xenolith-machine-memory");
         FrameCount = bytes >> PageShift;
         _owner = new ushort[FrameCount];
+        _type = new FrameType[FrameCount];
         _m2p = new ulong[FrameCount];
         Array.Fill(_owner, DomainIds.Invalid);
         Array.Fill(_m2p, InvalidPfn);
@@ -49,6 +51,14 @@ public sealed class MachineMemory : IDisposable
     public bool IsValidFrame(ulong mfn) => mfn < FrameCount;
 
     public ushort OwnerOf(ulong mfn) => mfn < FrameCount ? _owner[mfn] : DomainIds.Invalid;
+
+    /// <summary>
+    /// What the frame is used as. Until the validating MMU (which adds reference counts) only the
+    /// builder's bootstrap page tables are typed; everything else a guest owns is <see cref="FrameType.None"/>.
+    /// </summary>
+    public FrameType TypeOf(ulong mfn) => mfn < FrameCount ? _type[mfn] : FrameType.None;
+
+    public void SetType(ulong mfn, FrameType type) => _type[mfn] = type;
 
     /// <summary>Allocates one (zero) frame for <paramref name="owner"/>.</summary>
     public ulong Allocate(ushort owner)
@@ -91,6 +101,7 @@ public sealed class MachineMemory : IDisposable
                     continue;
                 Frame(mfn).Clear();
                 _owner[mfn] = DomainIds.Invalid;
+                _type[mfn] = FrameType.None;
                 _m2p[mfn] = InvalidPfn;
                 _free.Push(mfn);
             }
@@ -104,6 +115,18 @@ public sealed class MachineMemory : IDisposable
     public void SetMachineToPhys(ulong mfn, ulong pfn) => _m2p[mfn] = pfn;
 
     public void Dispose() => Block.Dispose();
+}
+
+/// <summary>A frame's use (Xen's PGT_* page types).</summary>
+public enum FrameType : byte
+{
+    None,
+    L1PageTable,
+    L2PageTable,
+    L3PageTable,
+    L4PageTable,
+    SegmentDescriptors,
+    Writable,
 }
 
 /// <summary>The pool cannot satisfy an allocation.</summary>

@@ -43,12 +43,17 @@ public sealed class HypervisorMappings
     public VcpuArea CreateVcpuArea(int vcpu)
     {
         ulong va = HypervisorLayout.VcpuArea(vcpu);
-        var area = new VcpuArea(va, Take(), Take(), [Take(), Take()], Take());
+        ulong[] shadow = new ulong[Abi.X86Layout.FirstReservedGdtPage];
+        for (int page = 0; page < shadow.Length; page++)
+            shadow[page] = Take();
+        var area = new VcpuArea(va, Take(), Take(), [Take(), Take()], Take(), shadow);
         for (int page = 0; page < HypervisorLayout.GdtPages; page++)
         {
             ulong pageVa = va + HypervisorLayout.GdtOffset + (ulong)page * MachineMemory.PageSize;
             if (page == Abi.X86Layout.FirstReservedGdtPage)
                 Map(pageVa, area.ReservedGdtMfn, SupervisorData);
+            else if (page < Abi.X86Layout.FirstReservedGdtPage)
+                Map(pageVa, shadow[page], SupervisorData);
             else
                 Map(pageVa, _trampoline.ZeroMfn, SupervisorReadOnly);
         }
@@ -83,8 +88,11 @@ public sealed class HypervisorMappings
     }
 }
 
-/// <summary>One vCPU's private trampoline pages.</summary>
-public sealed record VcpuArea(ulong Va, ulong ReservedGdtMfn, ulong TssMfn, ulong[] StackMfns, ulong IstMfn)
+/// <summary>
+/// One vCPU's private trampoline pages. <paramref name="GdtShadowMfns"/> are the 14 frames behind
+/// GDT pages 0..13: the hypervisor's validated copy of the guest's GDT (see GuestGdt).
+/// </summary>
+public sealed record VcpuArea(ulong Va, ulong ReservedGdtMfn, ulong TssMfn, ulong[] StackMfns, ulong IstMfn, ulong[] GdtShadowMfns)
 {
     public ulong GdtVa => Va + HypervisorLayout.GdtOffset;
     public ulong TssVa => Va + HypervisorLayout.TssOffset;
