@@ -5,7 +5,12 @@ using Xenolith.Kvm;
 // stdout carries only figure lines so that scripts can parse it; everything else goes to stderr.
 Benchmark[] benchmarks =
 [
-    new("hypercall", "cost of one hypercall through the hypercall page and through syscall", HypercallBenchmark.RunAsync),
+    new("hypercall", "cost of one hypercall through the hypercall page and through syscall",
+        progress => GuestLoopBenchmark.RunAsync("hypercall", [new("page", "hypercall.page"), new("syscall", "hypercall.syscall")], progress)),
+    new("syscall", "guest user -> guest kernel -> guest user system-call round trip (two exits at least)",
+        progress => GuestLoopBenchmark.RunAsync("syscall", [new("usersyscall", "syscall.round_trip")], progress)),
+    new("exception", "an int3 bounced to the guest kernel's handler and back with iret (two exits at least)",
+        progress => GuestLoopBenchmark.RunAsync("exception", [new("exception", "exception.bounce")], progress)),
     new("boot", "process start and in-process build to the hello guest's first console byte", BootBenchmark.RunAsync),
 ];
 

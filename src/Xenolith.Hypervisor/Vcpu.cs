@@ -1,19 +1,22 @@
-using System.Runtime.InteropServices;
 using Xenolith.Abi;
 using Xenolith.Hypervisor.Hypercalls;
 using Xenolith.Hypervisor.Memory;
 using Xenolith.Hypervisor.Pv;
+using Xenolith.Hypervisor.Pv.Descriptors;
 using Xenolith.Kvm;
 
 namespace Xenolith.Hypervisor;
 
 /// <summary>
 /// One PV vCPU: a KVM vCPU running the guest at CPL3, and the host thread that runs KVM_RUN and
-/// handles every exit in C#. Registers come and go through sync_regs only.
+/// handles every exit in C#. Registers come and go through sync_regs only. This file holds the
+/// lifecycle and exit classification; Vcpu.Frame.cs the guest context and the kernel/user switch,
+/// Vcpu.Traps.cs exception delivery, Vcpu.Emulation.cs what the instruction emulator may touch.
 /// </summary>
-public sealed class Vcpu : IDisposable
+public sealed partial class Vcpu : IDisposable
 {
     private readonly KvmVcpu _kvm;
+    private readonly ManualResetEventSlim _wake = new(false);
     private Thread? _thread;
     private volatile bool _stop;
 
@@ -22,6 +25,7 @@ public sealed class Vcpu : IDisposable
         Domain = domain;
         Id = id;
         Area = area;
+        Gdt = new GuestGdt(domain.Xen.Memory, domain.Id, area.GdtShadowMfns, area.ReservedGdtMfn);
         _kvm = domain.Vm.CreateVcpu(id);
         try
         {
@@ -38,11 +42,20 @@ public sealed class Vcpu : IDisposable
     public int Id { get; }
     public VcpuArea Area { get; }
 
+    /// <summary>What the guest registered with the hypervisor, and its virtual control state.</summary>
+    public PvVcpuState Pv { get; } = new();
+
+    /// <summary>The hypervisor's validated copy of the guest's GDT.</summary>
+    public GuestGdt Gdt { get; }
+
     /// <summary>Guest kernel or guest user mode: both run at CPL3; the hypervisor tracks which.</summary>
-    public bool InKernelMode { get; internal set; } = true;
+    public bool InKernelMode { get; private set; } = true;
 
     /// <summary>Exits handled so far (all kinds): a cheap progress counter for tests and benchmarks.</summary>
     public long Exits { get; private set; }
+
+    /// <summary>Whether the vCPU is blocked (hlt, SCHEDOP_block) waiting for an event.</summary>
+    public bool IsBlocked { get; private set; }
 
     private GuestPageTables Memory => Domain.Xen.GuestMemory;
 
@@ -55,8 +68,8 @@ public sealed class Vcpu : IDisposable
         sregs.Cr4 = X86.Cr4Pae | X86.Cr4Osfxsr | X86.Cr4Osxmmexcpt;
         sregs.Efer = X86.EferSce | X86.EferLme | X86.EferLma | X86.EferNxe;
         sregs.Cr3 = start.Cr3;
-        sregs.Cs = Segment(X86Layout.FlatKernelCs64, type: 0xb, longMode: true);
-        sregs.Ss = Segment(X86Layout.FlatKernelSs64, type: 0x3, longMode: false);
+        sregs.Cs = FlatSegment(X86Layout.FlatKernelCs64, type: 0xb, longMode: true);
+        sregs.Ss = FlatSegment(X86Layout.FlatKernelSs64, type: 0x3, longMode: false);
         sregs.Ds = sregs.Es = sregs.Fs = sregs.Gs = NullSegment();
         sregs.Ldt = NullSegment();
         sregs.Ldt.Type = 2;
@@ -68,13 +81,16 @@ public sealed class Vcpu : IDisposable
         sregs.Gdt = new KvmDtable { Base = Area.GdtVa, Limit = HypervisorLayout.GdtPages * 4096 - 1 };
         sregs.Idt = new KvmDtable { Base = HypervisorLayout.IdtVa, Limit = 256 * 16 - 1 };
         _kvm.SetSregs(sregs);
+        Pv.KernelBaseMfn = start.Cr3 >> MachineMemory.PageShift;
 
         _kvm.SetMsrs([
             // On hardware KVM syscall enters CPL0 with CS 0xe008; on PVM it stays at CPL3. Either way LSTAR is the stub.
             new KvmMsrEntry(X86.MsrStar, (ulong)HypervisorLayout.HypervisorCs << 32),
             new KvmMsrEntry(X86.MsrLstar, HypervisorLayout.SyscallStubVa),
-            new KvmMsrEntry(X86.MsrCstar, HypervisorLayout.SyscallStubVa),
+            new KvmMsrEntry(X86.MsrCstar, HypervisorLayout.Syscall32StubVa),
             new KvmMsrEntry(X86.MsrSfmask, 0x4_7700),
+            // SYSENTER_CS 0 makes sysenter fault (#GP on Intel, #UD on AMD in long mode) so the host sees it.
+            new KvmMsrEntry(X86.MsrSysenterCs, 0),
             new KvmMsrEntry(X86.MsrFsBase, 0),
             new KvmMsrEntry(X86.MsrGsBase, 0),
             new KvmMsrEntry(X86.MsrKernelGsBase, 0),
@@ -87,7 +103,7 @@ public sealed class Vcpu : IDisposable
         });
     }
 
-    private static KvmSegment Segment(ushort selector, byte type, bool longMode) => new()
+    internal static KvmSegment FlatSegment(ushort selector, byte type, bool longMode) => new()
     {
         Base = 0, Limit = 0xffff_ffff, Selector = selector, Type = type, Present = 1, Dpl = 3, S = 1,
         L = longMode ? (byte)1 : (byte)0, Db = longMode ? (byte)0 : (byte)1, G = 1,
@@ -105,6 +121,7 @@ public sealed class Vcpu : IDisposable
     {
         _stop = true;
         _kvm.ImmediateExit = true;
+        _wake.Set();
     }
 
     private void RunLoop()
@@ -122,12 +139,13 @@ public sealed class Vcpu : IDisposable
         catch (Exception e)
         {
             // A fault in the hypervisor's handling of this guest ends this guest only.
-            Domain.Crash($"(XEN) domain {Domain.Id} ({Domain.Name}) vcpu {Id} crashed: hypervisor error: {e.GetType().Name}: {e.Message}\n");
+            Domain.Crash($"(XEN) domain {Domain.Id} ({Domain.Name}) vcpu {Id} crashed: hypervisor error: {e.GetType().Name}: {e.Message}\n{e.StackTrace}\n");
         }
     }
 
     private void HandleExit()
     {
+        _frameLoaded = false;
         switch (_kvm.ExitReason)
         {
             case KvmExitReason.Io:
@@ -171,14 +189,25 @@ public sealed class Vcpu : IDisposable
         }
         if (rip - HypervisorLayout.SyscallStubVa <= TrampolineCode.OutInstructionLength)
         {
-            HandleSyscall(ref regs);
+            HandleSyscall(compat: false);
+            return;
+        }
+        if (rip - HypervisorLayout.Syscall32StubVa <= TrampolineCode.OutInstructionLength)
+        {
+            HandleSyscall(compat: true);
             return;
         }
         switch (_kvm.Io.Port)
         {
             case HypervisorLayout.HypercallPort:
-                regs.Rax = (ulong)Hypercall(regs);
+                LoadFrameFromRegisters();
+                _trapErrorCode = 0;
+                long result = Hypercall();
+                if (_stop)
+                    return;
+                regs.Rax = (ulong)result;
                 _kvm.MarkRegsDirty();
+                StoreFrame();
                 break;
             case HypervisorLayout.NullPort:
                 break;
@@ -188,66 +217,81 @@ public sealed class Vcpu : IDisposable
         }
     }
 
-    private long Hypercall(in KvmRegs regs)
+    private long Hypercall()
     {
         // Xen refuses hypercalls from guest user mode.
         if (!InKernelMode)
             return -XenErrno.EPERM;
-        return Domain.Xen.Hypercalls.Dispatch(this, HypercallArguments.FromRegisters(regs));
+        return Domain.Xen.Hypercalls.Dispatch(this, HypercallArguments.FromRegisters(_kvm.Regs));
     }
 
-    /// <summary><c>syscall</c> from guest kernel mode is a hypercall (what Linux issues); return to rcx with r11's flags.</summary>
-    private void HandleSyscall(ref KvmRegs regs)
+    /// <summary>
+    /// <c>syscall</c>: from guest kernel mode a hypercall (what Linux issues), returning to rcx with
+    /// r11's flags; from guest user mode a system call, bounced to the registered callback.
+    /// </summary>
+    private void HandleSyscall(bool compat)
     {
-        if (!InKernelMode)
+        ref KvmRegs regs = ref _kvm.Regs;
+        // The context syscall left: rcx and r11 hold the return address and flags (both kinds of host).
+        _frameSource = FrameSource.Registers;
+        _frameLoaded = true;
+        _trapErrorCode = 0;
+        _frame = new GuestFrame
         {
-            CrashWithDump("system call from guest user mode with no syscall callback registered");
-            return;
+            Rip = regs.Rcx, Rflags = regs.R11, Rsp = regs.Rsp,
+            Cs = compat ? X86Layout.FlatRing3Cs32 : X86Layout.FlatRing3Cs64, Ss = X86Layout.FlatRing3Ss64,
+        };
+        _frameChanged = true;
+        if (InKernelMode)
+        {
+            long result = Hypercall();
+            if (_stop)
+                return;
+            regs.Rax = (ulong)result;
         }
-        long result = Hypercall(regs);
-        if (_stop)
-            return;
-        regs.Rax = (ulong)result;
-        regs.Rip = regs.Rcx;
-        regs.Rflags = (regs.R11 & X86.RflagsGuestMask) | X86.RflagsReserved | X86.RflagsIf;
-        _kvm.MarkRegsDirty();
-        if (_kvm.Sregs.Cs.Dpl != 0)
-            return;
-        // Hardware KVM: syscall really entered CPL0, so the return must load ring-3 selectors.
-        ref KvmSregs sregs = ref _kvm.Sregs;
-        sregs.Cs = Segment(X86Layout.FlatKernelCs64, type: 0xb, longMode: true);
-        sregs.Ss = Segment(X86Layout.FlatKernelSs64, type: 0x3, longMode: false);
-        _kvm.MarkSregsDirty();
+        else
+        {
+            SyscallFromUser(compat);
+            if (_stop)
+                return;
+        }
+        StoreFrame();
     }
 
-    private void HandleTrap(int vector)
+    /// <summary>Blocks the vCPU's thread until an event is pending for it or the domain stops (Xen's vcpu_block).</summary>
+    internal void BlockUntilEventPending()
     {
-        if (!TryReadTrapFrame(out TrapFrame frame))
+        while (!_stop)
         {
-            CrashWithDump($"trap {vector} with a frame outside the hypervisor stack");
-            return;
+            _wake.Reset();
+            if (VcpuInfo[SharedInfoLayout.UpcallPending] != 0)
+                break;
+            IsBlocked = true;
+            _wake.Wait();
         }
-        if (frame.Cpl == 0)
-        {
-            CrashWithDump($"{X86.VectorName(vector)} (vector {vector}) inside the trampoline", frame);
-            return;
-        }
-        // No trap table yet: every exception is fatal to the domain, never a hang.
-        CrashWithDump($"unhandled {X86.VectorName(vector)} (vector {vector}) in guest {(InKernelMode ? "kernel" : "user")} mode, no handler registered", frame);
+        IsBlocked = false;
     }
 
-    private bool TryReadTrapFrame(out TrapFrame frame)
+    /// <summary>
+    /// Xen's vcpu_mark_events_pending: sets vcpu_info.evtchn_upcall_pending and wakes the vCPU if it
+    /// is blocked. (Interrupting a running vCPU arrives with event channels.)
+    /// </summary>
+    public void MarkEventsPending()
     {
-        frame = default;
-        ulong? ma = Area.StackMachineAddress(_kvm.Regs.Rsp, TrapFrame.Size);
-        if (ma is null)
-            return false;
-        frame = MemoryMarshal.Read<TrapFrame>(Domain.Xen.Memory.Block.GetSpan(ma.Value, TrapFrame.Size));
-        return true;
+        VcpuInfo[SharedInfoLayout.UpcallPending] = 1;
+        _wake.Set();
     }
+
+    /// <summary>This vCPU's vcpu_info in the domain's shared_info page.</summary>
+    private Span<byte> VcpuInfo =>
+        Domain.Xen.Memory.Block.GetSpan((Domain.SharedInfoMfn << MachineMemory.PageShift) + (ulong)(Id * SharedInfoLayout.VcpuInfoSize),
+            SharedInfoLayout.VcpuInfoSize);
 
     private void CrashWithDump(string reason, TrapFrame? frame = null)
     {
+        // Report the guest's own context when one was loaded, not the trampoline's registers.
+        if (frame is null && _frameLoaded)
+            frame = new TrapFrame { ErrorCode = _trapErrorCode, Rip = _frame.Rip, Cs = _frame.Cs, Rflags = _frame.Rflags, Rsp = _frame.Rsp, Ss = _frame.Ss };
         Domain.Crash(CrashReport.Format(this, reason, _kvm.Regs, _kvm.Sregs, frame));
         _stop = true;
     }
@@ -264,7 +308,10 @@ public sealed class Vcpu : IDisposable
     {
         RequestStop();
         if (_thread is null || _thread == Thread.CurrentThread || _thread.Join(TimeSpan.FromSeconds(2)))
+        {
             _kvm.Dispose();
+            _wake.Dispose();
+        }
         // else: the thread is still inside KVM_RUN (a guest spinning without exits); leave the mapping alive.
     }
 }

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Xenolith.Hypervisor.Hypercalls;
 using Xenolith.Hypervisor.Memory;
 using Xenolith.Hypervisor.Pv;
+using Xenolith.Hypervisor.Pv.Emulation;
 using Xenolith.Kvm;
 
 namespace Xenolith.Hypervisor;
@@ -33,6 +34,13 @@ public sealed class XenHypervisor : IDisposable
             XenVersionHypercall.Register(Hypercalls);
             SchedOpHypercall.Register(Hypercalls);
             VmAssistHypercall.Register(Hypercalls);
+            TrapHypercalls.Register(Hypercalls);
+            CpuStateHypercalls.Register(Hypercalls);
+            DescriptorTableHypercalls.Register(Hypercalls);
+            DebugRegisterHypercalls.Register(Hypercalls);
+            MmuextOpHypercall.Register(Hypercalls);
+            PhysdevOpHypercall.Register(Hypercalls);
+            CpuidPolicy = new CpuidPolicy(Cpuid, XenBuildInfo.Major, XenBuildInfo.Minor);
         }
         catch
         {
@@ -49,6 +57,9 @@ public sealed class XenHypervisor : IDisposable
     public Trampoline Trampoline { get; }
     public HypercallTable Hypercalls { get; }
     internal KvmCpuidEntry2[] Cpuid { get; }
+
+    /// <summary>What PV guests read through forced-emulation CPUID.</summary>
+    public CpuidPolicy CpuidPolicy { get; }
 
     public Domain CreateDomain(string name, Guid handle)
     {

@@ -22,6 +22,9 @@ internal static class KvmIoctl
     public static readonly nuint SetRegs = Iow(0x82, 144);
     public static readonly nuint GetSregs = Ior(0x83, 312);
     public static readonly nuint SetSregs = Iow(0x84, 312);
+    public static readonly nuint GetMsrs = Iowr(0x88, 8);
     public static readonly nuint SetMsrs = Iow(0x89, 8);
     public static readonly nuint SetCpuid2 = Iow(0x90, 8);
+    public static readonly nuint GetDebugRegs = Ior(0xa1, 128);
+    public static readonly nuint SetDebugRegs = Iow(0xa2, 128);
 }

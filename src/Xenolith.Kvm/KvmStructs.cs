@@ -128,3 +128,18 @@ public enum KvmExitReason : uint
     X86Rdmsr = 29,
     X86Wrmsr = 30,
 }
+
+/// <summary>struct kvm_debugregs (KVM_GET/SET_DEBUGREGS): DR0-DR3, DR6, DR7; flags must be 0.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct KvmDebugRegs
+{
+    public AddressRegisters Db;
+    public ulong Dr6, Dr7, Flags;
+    private ReservedWords _reserved;
+
+    [System.Runtime.CompilerServices.InlineArray(4)]
+    public struct AddressRegisters { private ulong _element; }
+
+    [System.Runtime.CompilerServices.InlineArray(9)]
+    private struct ReservedWords { private ulong _element; }
+}

@@ -121,6 +121,21 @@ public sealed unsafe class KvmVcpu : IDisposable
             KvmSystem.Check(Libc.Ioctl(_handle.Fd, KvmIoctl.SetSregs, p), "KVM_SET_SREGS");
     }
 
+    /// <summary>Reads DR0-DR3, DR6 and DR7 with a full ioctl (they are not in sync_regs).</summary>
+    public KvmDebugRegs GetDebugRegs()
+    {
+        KvmDebugRegs regs;
+        KvmSystem.Check(Libc.Ioctl(_handle.Fd, KvmIoctl.GetDebugRegs, &regs), "KVM_GET_DEBUGREGS");
+        return regs;
+    }
+
+    /// <summary>Loads DR0-DR3, DR6 and DR7 with a full ioctl. KVM refuses non-zero flags and upper bits in DR6/DR7.</summary>
+    public void SetDebugRegs(in KvmDebugRegs regs)
+    {
+        fixed (KvmDebugRegs* p = &regs)
+            KvmSystem.Check(Libc.Ioctl(_handle.Fd, KvmIoctl.SetDebugRegs, p), "KVM_SET_DEBUGREGS");
+    }
+
     public void SetCpuid(ReadOnlySpan<KvmCpuidEntry2> entries) =>
         IoctlWithEntries(KvmIoctl.SetCpuid2, "KVM_SET_CPUID2", entries);
 
@@ -129,6 +144,19 @@ public sealed unsafe class KvmVcpu : IDisposable
         int set = IoctlWithEntries(KvmIoctl.SetMsrs, "KVM_SET_MSRS", entries);
         if (set != entries.Length)
             throw new KvmException($"KVM_SET_MSRS set {set} of {entries.Length} MSRs (MSR 0x{entries[set].Index:x} refused)", 0);
+    }
+
+    /// <summary>Reads one MSR with KVM_GET_MSRS (an ioctl: for emulation slow paths only).</summary>
+    public ulong GetMsr(uint index)
+    {
+        var entry = new KvmMsrEntry(index, 0);
+        byte* buffer = stackalloc byte[8 + sizeof(KvmMsrEntry)];
+        *(uint*)buffer = 1;
+        *(uint*)(buffer + 4) = 0;
+        *(KvmMsrEntry*)(buffer + 8) = entry;
+        if (KvmSystem.Check(Libc.Ioctl(_handle.Fd, KvmIoctl.GetMsrs, buffer), "KVM_GET_MSRS") != 1)
+            throw new KvmException($"KVM_GET_MSRS did not read MSR 0x{index:x}", 0);
+        return ((KvmMsrEntry*)(buffer + 8))->Data;
     }
 
     /// <summary>The kvm_cpuid2 / kvm_msrs shape: a u32 count, 4 bytes of padding, then the entries.</summary>

@@ -14,6 +14,8 @@ public static class HypervisorLayout
     public const ulong IdtVa = Base + 0x0000;
     public const ulong StubsVa = Base + 0x1000;
     public const ulong SyscallStubVa = Base + 0x2000;
+    public const int Syscall32StubOffset = 16;
+    public const ulong Syscall32StubVa = SyscallStubVa + Syscall32StubOffset;
 
     // Per-vCPU areas start at the second 2 MiB so the first L1 holds only the shared pages.
     public const ulong PerVcpuBase = Base + 0x20_0000;

@@ -36,15 +36,19 @@ public static class TrampolineCode
     }
 
     /// <summary>
-    /// The syscall entry (LSTAR). On PVM hosts <c>syscall</c> arrives here still at CPL3, so the page
-    /// is user-executable and read-only, and the stub is only an <c>out</c> to a port the TSS permits.
-    /// The host returns to rcx itself; the ud2 is never reached.
+    /// The syscall entries: LSTAR (64-bit code) at offset 0 and CSTAR (compatibility-mode code) at
+    /// <see cref="HypervisorLayout.Syscall32StubOffset"/>. On PVM hosts <c>syscall</c> arrives here
+    /// still at CPL3, so the page is user-executable and read-only, and each stub is only an
+    /// <c>out</c> to a port the TSS permits. The host resumes the guest itself; the ud2 is never reached.
     /// </summary>
     public static void WriteSyscallPage(Span<byte> page)
     {
         page.Fill(0xcc);
-        page[0] = 0xe6; page[1] = HypervisorLayout.SyscallPort;           // out %al, $SyscallPort
-        page[2] = 0x0f; page[3] = 0x0b;                                   // ud2
+        foreach (int at in (ReadOnlySpan<int>)[0, HypervisorLayout.Syscall32StubOffset])
+        {
+            page[at] = 0xe6; page[at + 1] = HypervisorLayout.SyscallPort;  // out %al, $SyscallPort
+            page[at + 2] = 0x0f; page[at + 3] = 0x0b;                     // ud2
+        }
     }
 
     /// <summary>The shared IDT: interrupt gates into the stubs, DPL 3 only where the guest may use int n directly.</summary>

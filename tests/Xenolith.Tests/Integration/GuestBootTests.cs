@@ -66,6 +66,8 @@ public sealed class GuestBootTests
     [InlineData("floor")]
     [InlineData("page")]
     [InlineData("syscall")]
+    [InlineData("usersyscall")]
+    [InlineData("exception")]
     public async Task Bench_RunsEachLoopToCompletion(string mode)
     {
         GuestRunner.Result result = await GuestRunner.BootAsync("bench", $"mode={mode} iters=50");

@@ -70,4 +70,16 @@ public sealed class TrampolineCodeTests
         ulong tssBase = ((tssLow >> 16) & 0xff_ffff) | (((tssLow >> 56) & 0xff) << 24) | (tssHigh << 32);
         Assert.Equal(0xffff_8100_0021_0000UL, tssBase);
     }
+
+    [Fact]
+    public void SyscallPage_HasA64BitAndACompatibilityEntry_EachOnlyAnOutToTheSyscallPort()
+    {
+        var page = new byte[4096];
+        TrampolineCode.WriteSyscallPage(page);
+
+        byte[] stub = [0xe6, HypervisorLayout.SyscallPort, 0x0f, 0x0b];
+        Assert.Equal(stub, page[..4]);
+        Assert.Equal(stub, page[HypervisorLayout.Syscall32StubOffset..(HypervisorLayout.Syscall32StubOffset + 4)]);
+        Assert.Equal(0xcc, page[4]);
+    }
 }

@@ -6,44 +6,44 @@ using Xenolith.Hypervisor;
 namespace Xenolith.Bench;
 
 /// <summary>
-/// `hypercall`: the per-call cost of xen_version through the hypercall page and through
-/// `syscall`, against the floor of a bare no-op `out` exit from the same kind of vCPU.
-/// The modes run interleaved so that drift in the host affects all of them alike.
+/// Runs loops of the `bench` guest (one fresh domain per run) and reports microseconds per
+/// iteration for each measured mode against the floor mode: a bare no-op `out` exit from the same
+/// kind of vCPU, measured in the same run. Modes are interleaved round by round so that drift in
+/// the host affects all of them alike; each figure is the median over the rounds.
 /// </summary>
-internal static class HypercallBenchmark
+internal static class GuestLoopBenchmark
 {
     private const int Iterations = 20_000;
     private const int Rounds = 7;
     private const ulong MachineMemoryMiB = 256;
     private const ulong DomainMemoryMiB = 16;
     private const string FloorMode = "floor";
-    private static readonly string[] s_modes = [FloorMode, "page", "syscall"];
 
-    public static async Task<IReadOnlyList<Figure>> RunAsync(TextWriter progress)
+    /// <summary>One measured guest mode and the figure name it reports under.</summary>
+    public sealed record Measured(string Mode, string Figure);
+
+    public static async Task<IReadOnlyList<Figure>> RunAsync(string name, IReadOnlyList<Measured> measured, TextWriter progress)
     {
         byte[] kernel = BuiltinGuests.Load("bench");
         using var xen = new XenHypervisor(MachineMemoryMiB << 20);
-        Dictionary<string, List<double>> samples = s_modes.ToDictionary(m => m, _ => new List<double>());
+        string[] modes = [FloorMode, .. measured.Select(m => m.Mode)];
+        Dictionary<string, List<double>> samples = modes.ToDictionary(m => m, _ => new List<double>());
         for (int round = 1; round <= Rounds; round++)
         {
-            foreach (string mode in s_modes)
+            foreach (string mode in modes)
             {
                 double microseconds = await MeasureAsync(xen, kernel, mode);
                 samples[mode].Add(microseconds);
                 await progress.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                    $"hypercall: round {round}/{Rounds} {mode,-7} {microseconds:F2} us"));
+                    $"{name}: round {round}/{Rounds} {mode,-11} {microseconds:F2} us"));
             }
         }
 
         double floor = Statistics.Median(samples[FloorMode]);
-        return
-        [
-            .. s_modes.Where(m => m != FloorMode)
-                .Select(m => new Figure($"hypercall.{m}", Statistics.Median(samples[m]), floor, "us")),
-        ];
+        return [.. measured.Select(m => new Figure(m.Figure, Statistics.Median(samples[m.Mode]), floor, "us"))];
     }
 
-    /// <summary>One fresh domain running one mode's loop; returns microseconds per operation.</summary>
+    /// <summary>One fresh domain running one mode's loop; returns microseconds per iteration.</summary>
     private static async Task<double> MeasureAsync(XenHypervisor xen, byte[] kernel, string mode)
     {
         var request = new PvBuildRequest($"bench-{mode}", kernel, $"mode={mode} iters={Iterations}", DomainMemoryMiB);
