@@ -7,7 +7,7 @@ namespace Xenolith.Hypervisor.Pv.Emulation;
 /// (pv/emul-priv-op.c) and guest_rdmsr/guest_wrmsr (msr.c) allow them. Everything else, including the
 /// SYSCALL and SYSENTER MSRs that belong to the hypervisor's own entry path, is #GP(0).
 /// </summary>
-public static class MsrPolicy
+internal static class MsrPolicy
 {
     public const uint Tsc = 0x10;
     public const uint ApicBase = 0x1b;
@@ -23,8 +23,12 @@ public static class MsrPolicy
     public const ulong ApicBaseBsp = 1UL << 8;
     public const ulong ApicBaseEnable = 1UL << 11;
 
-    /// <summary>MISC_ENABLE.BTS_UNAVAIL and PEBS_UNAVAIL: PV guests get neither branch trace nor PEBS.</summary>
-    public const ulong MiscEnableValue = (1UL << 11) | (1UL << 12);
+    /// <summary>
+    /// Xen's guest_misc_enable over a host value of 0: BTS_UNAVAIL and PEBS_UNAVAIL (no branch trace store or
+    /// PEBS for PV), and XTPR_DISABLE (no xTPR messages, matching the hidden CPUID XTPR bit). PERF_AVAIL and
+    /// MONITOR_ENABLE stay clear, as Xen forces them clear.
+    /// </summary>
+    public const ulong MiscEnableValue = (1UL << 11) | (1UL << 12) | (1UL << 23);
 
     /// <summary>
     /// XEN_MSR_PAT: the PAT Xen programs and every PV guest sees (WB, WT, UC-, UC, WC, WP, UC, UC), which

@@ -53,15 +53,16 @@ public static class PrivilegedOpEmulator
     private static bool TryDecode(IEmulatedCpu cpu, byte[] bytes, int count, out Instruction instruction, out bool lockedInvalid)
     {
         int bitness = cpu.Is64BitCode ? 64 : 32;
+        ulong rip = cpu.Is64BitCode ? cpu.Frame.Rip : (uint)cpu.Frame.Rip;
         lockedInvalid = false;
-        var decoder = Decoder.Create(bitness, new ByteArrayCodeReader(bytes, 0, count), cpu.Frame.Rip, DecoderOptions.None);
+        var decoder = Decoder.Create(bitness, new ByteArrayCodeReader(bytes, 0, count), rip, DecoderOptions.None);
         decoder.Decode(out instruction);
         if (decoder.LastError == DecoderError.None && !instruction.IsInvalid)
             return true;
 
         if (decoder.LastError == DecoderError.InvalidInstruction)
         {
-            var lenient = Decoder.Create(bitness, new ByteArrayCodeReader(bytes, 0, count), cpu.Frame.Rip, DecoderOptions.NoInvalidCheck);
+            var lenient = Decoder.Create(bitness, new ByteArrayCodeReader(bytes, 0, count), rip, DecoderOptions.NoInvalidCheck);
             lenient.Decode(out Instruction relaxed);
             lockedInvalid = lenient.LastError == DecoderError.None && !relaxed.IsInvalid && relaxed.HasLockPrefix;
         }
