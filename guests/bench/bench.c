@@ -1,11 +1,47 @@
 #include "console.h"
 #include "hypercall.h"
 #include "lib.h"
+#include "pv.h"
 
 #define WARMUP_ITERS    200
 #define DEFAULT_ITERS   20000
 
-enum mode { MODE_FLOOR, MODE_PAGE, MODE_SYSCALL };
+enum mode { MODE_FLOOR, MODE_PAGE, MODE_SYSCALL, MODE_USERSYSCALL, MODE_EXCEPTION };
+
+/* usersyscall: system calls of the user-mode loop (rax). */
+#define BENCH_SYS_NOP   0
+#define BENCH_SYS_BEGIN 1
+#define BENCH_SYS_END   2
+#define BENCH_SYS_EXIT  3
+
+/* Minimal entries for the measured paths, so the loop measures the
+ * hypervisor's round trip rather than the guest's register saving:
+ *   bench_int3_entry: drop RCX/R11 back into their registers, iret at once.
+ *   bench_syscall_entry: BENCH_SYS_NOP returns at once as sysret would
+ *   (VGCF_in_syscall); any other call takes the full path to C. */
+asm(
+"	.text\n"
+"	.globl bench_int3_entry\n"
+"	.type bench_int3_entry, @function\n"
+"bench_int3_entry:\n"
+"	popq %rcx\n"
+"	popq %r11\n"
+"	pushq $0\n"
+"	jmp " HYPERCALL_IRET_ENTRY "\n"
+"	.size bench_int3_entry, . - bench_int3_entry\n"
+"	.globl bench_syscall_entry\n"
+"	.type bench_syscall_entry, @function\n"
+"bench_syscall_entry:\n"
+"	testq %rax, %rax\n"
+"	jnz syscall_entry\n"
+"	popq %rcx\n"
+"	popq %r11\n"
+"	pushq $" XG_STR(VGCF_in_syscall) "\n"
+"	jmp " HYPERCALL_IRET_ENTRY "\n"
+"	.size bench_syscall_entry, . - bench_syscall_entry\n"
+);
+void bench_int3_entry(void);
+void bench_syscall_entry(void);
 
 /* Port 0xE1: permitted by the hypervisor, a no-op exit round trip. */
 static void run_floor(unsigned long n)
@@ -27,6 +63,13 @@ static void run_syscall(unsigned long n)
 				      XENVER_version, 0, 0, 0, 0);
 }
 
+/* Kernel-mode int3, handled by bench_int3_entry. */
+static void run_exception(unsigned long n)
+{
+	while (n--)
+		asm volatile("int3" ::: "memory");
+}
+
 static void run(enum mode m, unsigned long n)
 {
 	switch (m) {
@@ -39,7 +82,89 @@ static void run(enum mode m, unsigned long n)
 	case MODE_SYSCALL:
 		run_syscall(n);
 		break;
+	case MODE_EXCEPTION:
+		run_exception(n);
+		break;
+	case MODE_USERSYSCALL:
+		break;  /* runs in user mode: see run_usersyscall() */
 	}
+}
+
+/* ---- usersyscall: the loop runs in guest user mode ---------------------- */
+
+static unsigned long pt_base;   /* start_info.pt_base: the bootstrap L4 */
+static char kstack[16384] __attribute__((aligned(16)));
+static char ustack[16384] __attribute__((aligned(16)));
+
+static unsigned long user_syscall(unsigned long nr)
+{
+	unsigned long rax = nr;
+
+	asm volatile("syscall" : "+a"(rax) :: "rcx", "r11", "memory");
+	return rax;
+}
+
+/* In user mode: nothing here may print. */
+static __attribute__((noreturn, used)) void user_loop(unsigned long iters)
+{
+	unsigned long n;
+
+	for (n = 0; n < WARMUP_ITERS; n++)
+		user_syscall(BENCH_SYS_NOP);
+	user_syscall(BENCH_SYS_BEGIN);
+	for (n = 0; n < iters; n++)
+		user_syscall(BENCH_SYS_NOP);
+	user_syscall(BENCH_SYS_END);
+	user_syscall(BENCH_SYS_EXIT);
+	for (;;)
+		asm volatile("ud2");
+}
+
+static unsigned long user_iters;
+
+/* The non-NOP system calls (events are masked: CALLBACKF_mask_events). */
+static void on_syscall(struct trap_regs *r)
+{
+	switch (r->rax) {
+	case BENCH_SYS_BEGIN:
+		printk("bench: begin usersyscall %lu\n", user_iters);
+		break;
+	case BENCH_SYS_END:
+		printk("bench: end usersyscall\n");
+		break;
+	case BENCH_SYS_EXIT:
+		return_to_kernel(0);
+	default:
+		printk("bench: unknown user syscall %lu\n", r->rax);
+		xen_shutdown(SHUTDOWN_crash);
+	}
+	r->rax = 0;
+	r->iret_flags = VGCF_in_syscall;
+}
+
+static int setup_traps(int user)
+{
+	struct trap_info traps[2];
+
+	memset(traps, 0, sizeof(traps));
+	traps[0].vector = 3;
+	traps[0].flags = 3;
+	traps[0].cs = FLAT_KERNEL_CS64;
+	traps[0].address = (unsigned long)bench_int3_entry;
+	if (HYPERVISOR_set_trap_table(traps))
+		return -1;
+	if (!user)
+		return 0;
+
+	trap_set_handler(TRAP_VEC_SYSCALL, on_syscall);
+	if (pv_register_callback(CALLBACKTYPE_syscall, CALLBACKF_mask_events,
+				 (unsigned long)bench_syscall_entry) ||
+	    HYPERVISOR_stack_switch(FLAT_KERNEL_SS64,
+				    (unsigned long)(kstack + sizeof(kstack))) ||
+	    pv_mmuext_baseptr(MMUEXT_NEW_USER_BASEPTR,
+			      pv_virt_to_mfn((const void *)pt_base)))
+		return -1;
+	return 0;
 }
 
 int guest_main(struct start_info *si)
@@ -57,6 +182,10 @@ int guest_main(struct start_info *si)
 		m = MODE_PAGE;
 	} else if (!strcmp(mode, "syscall")) {
 		m = MODE_SYSCALL;
+	} else if (!strcmp(mode, "usersyscall")) {
+		m = MODE_USERSYSCALL;
+	} else if (!strcmp(mode, "exception")) {
+		m = MODE_EXCEPTION;
 	} else {
 		printk("bench: unknown mode %s\n", mode);
 		return 1;
@@ -66,6 +195,22 @@ int guest_main(struct start_info *si)
 	    ((size_t)len >= sizeof(num) || parse_ulong(num, &iters))) {
 		printk("bench: bad iters %s\n", num);
 		return 1;
+	}
+
+	if (m == MODE_USERSYSCALL || m == MODE_EXCEPTION) {
+		pv_init(si);
+		pt_base = si->pt_base;
+		if (setup_traps(m == MODE_USERSYSCALL)) {
+			printk("bench: setup refused\n");
+			return 1;
+		}
+	}
+	if (m == MODE_USERSYSCALL) {
+		/* Warm-up, begin, loop, end: all driven from user mode. */
+		user_iters = iters;
+		enter_user((unsigned long)user_loop,
+			   (unsigned long)(ustack + sizeof(ustack)) - 8, iters);
+		return 0;
 	}
 
 	run(m, WARMUP_ITERS);

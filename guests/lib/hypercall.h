@@ -10,6 +10,17 @@ extern char hypercall_page[4096];
 
 #define _hypercall_call(nr) "call hypercall_page + %c[off]"
 
+#define _hypercall1(type, name, a1)                                       \
+({                                                                        \
+	register long __res asm("rax");                                   \
+	register long __a1 asm("rdi") = (long)(a1);                       \
+	asm volatile(_hypercall_call(name)                                \
+		     : "=r"(__res), "+r"(__a1)                            \
+		     : [off] "i"(__HYPERVISOR_##name * 32)                \
+		     : "rcx", "r11", "memory");                           \
+	(type)__res;                                                      \
+})
+
 #define _hypercall2(type, name, a1, a2)                                   \
 ({                                                                        \
 	register long __res asm("rax");                                   \
@@ -30,6 +41,21 @@ extern char hypercall_page[4096];
 	register long __a3 asm("rdx") = (long)(a3);                       \
 	asm volatile(_hypercall_call(name)                                \
 		     : "=r"(__res), "+r"(__a1), "+r"(__a2), "+r"(__a3)    \
+		     : [off] "i"(__HYPERVISOR_##name * 32)                \
+		     : "rcx", "r11", "memory");                           \
+	(type)__res;                                                      \
+})
+
+#define _hypercall4(type, name, a1, a2, a3, a4)                           \
+({                                                                        \
+	register long __res asm("rax");                                   \
+	register long __a1 asm("rdi") = (long)(a1);                       \
+	register long __a2 asm("rsi") = (long)(a2);                       \
+	register long __a3 asm("rdx") = (long)(a3);                       \
+	register long __a4 asm("r10") = (long)(a4);                       \
+	asm volatile(_hypercall_call(name)                                \
+		     : "=r"(__res), "+r"(__a1), "+r"(__a2), "+r"(__a3),   \
+		       "+r"(__a4)                                         \
 		     : [off] "i"(__HYPERVISOR_##name * 32)                \
 		     : "rcx", "r11", "memory");                           \
 	(type)__res;                                                      \

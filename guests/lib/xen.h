@@ -24,10 +24,78 @@
 #define XEN_ELFNOTE_FEATURES            10
 
 /* Hypercall numbers. */
+#define __HYPERVISOR_set_trap_table     0
+#define __HYPERVISOR_set_gdt            2
+#define __HYPERVISOR_stack_switch       3
+#define __HYPERVISOR_set_callbacks      4
+#define __HYPERVISOR_fpu_taskswitch     5
+#define __HYPERVISOR_set_debugreg       8
+#define __HYPERVISOR_get_debugreg       9
+#define __HYPERVISOR_update_descriptor  10
+#define __HYPERVISOR_update_va_mapping  14
 #define __HYPERVISOR_xen_version        17
 #define __HYPERVISOR_console_io         18
 #define __HYPERVISOR_vm_assist          21
+#define __HYPERVISOR_iret               23
+#define __HYPERVISOR_set_segment_base   25
+#define __HYPERVISOR_mmuext_op          26
 #define __HYPERVISOR_sched_op           29
+#define __HYPERVISOR_callback_op        30
+#define __HYPERVISOR_physdev_op         33
+
+/* Flat selectors in Xen's reserved GDT page (x86-64 PV).  Guest kernel and
+ * user both run at CPL3 on these; the kernel sees its own CS in exception
+ * frames with the RPL cleared (0xe030). */
+#define FLAT_RING3_CS64                 0xe033
+#define FLAT_RING3_SS64                 0xe02b
+#define FLAT_KERNEL_CS64                FLAT_RING3_CS64
+#define FLAT_KERNEL_SS64                FLAT_RING3_SS64
+#define FLAT_KERNEL_CS64_RPL0           0xe030
+
+/* struct iret_context.flags: return as sysret would (rcx/r11 not restored). */
+#define VGCF_in_syscall                 (1 << 8)
+
+/* struct trap_info.flags. */
+#define TI_DPL_MASK                     3
+#define TI_MASK_EVENTS                  4       /* entering masks events */
+
+/* set_segment_base. */
+#define SEGBASE_FS                      0
+#define SEGBASE_GS_USER                 1
+#define SEGBASE_GS_KERNEL               2
+#define SEGBASE_GS_USER_SEL             3
+
+/* callback_op. */
+#define CALLBACKOP_register             0
+#define CALLBACKOP_unregister           1
+#define CALLBACKTYPE_event              0
+#define CALLBACKTYPE_failsafe           1
+#define CALLBACKTYPE_syscall            2
+#define CALLBACKTYPE_nmi                4
+#define CALLBACKTYPE_sysenter           5
+#define CALLBACKTYPE_syscall32          7
+#define CALLBACKF_mask_events           1
+
+/* mmuext_op. */
+#define MMUEXT_NEW_BASEPTR              5
+#define MMUEXT_NEW_USER_BASEPTR         15
+#define DOMID_SELF                      0x7ff0
+
+/* update_va_mapping flags. */
+#define UVMF_INVLPG                     2
+
+/* physdev_op. */
+#define PHYSDEVOP_set_iopl              6
+
+/* Entries 0..FIRST_RESERVED_GDT_ENTRY-1 of the GDT belong to the guest. */
+#define FIRST_RESERVED_GDT_ENTRY        7168
+
+/* Page-table entry bits (for update_va_mapping). */
+#define _PAGE_PRESENT                   0x001
+#define _PAGE_RW                        0x002
+#define _PAGE_USER                      0x004
+#define _PAGE_ACCESSED                  0x020
+#define _PAGE_DIRTY                     0x040
 
 /* console_io commands. */
 #define CONSOLEIO_write                 0
@@ -112,6 +180,48 @@ _Static_assert(offsetof(struct start_info, cmd_line) == 128, "cmd_line");
 _Static_assert(offsetof(struct start_info, first_p2m_pfn) == 1152, "first_p2m_pfn");
 _Static_assert(offsetof(struct start_info, nr_p2m_frames) == 1160, "nr_p2m_frames");
 _Static_assert(sizeof(struct start_info) == 1168, "sizeof start_info");
+
+/* One entry of the virtual IDT (set_trap_table); an address of 0 ends the
+ * array.  flags: bits 0-1 the DPL an int $n needs, TI_MASK_EVENTS. */
+struct trap_info {
+	uint8_t vector;
+	uint8_t flags;
+	uint16_t cs;
+	uint64_t address;
+};
+_Static_assert(offsetof(struct trap_info, address) == 8, "trap_info.address");
+_Static_assert(sizeof(struct trap_info) == 16, "sizeof trap_info");
+
+struct callback_register {
+	uint16_t type;
+	uint16_t flags;
+	uint64_t address;
+};
+_Static_assert(offsetof(struct callback_register, address) == 8, "callback_register.address");
+
+struct callback_unregister {
+	uint16_t type;
+	uint16_t _unused;
+};
+
+struct mmuext_op {
+	uint32_t cmd;
+	uint64_t arg1;          /* mfn or linear address */
+	uint64_t arg2;
+};
+_Static_assert(offsetof(struct mmuext_op, arg1) == 8, "mmuext_op.arg1");
+_Static_assert(sizeof(struct mmuext_op) == 24, "sizeof mmuext_op");
+
+struct physdev_set_iopl {
+	uint32_t iopl;
+};
+
+/* What HYPERVISOR_iret finds at the guest's rsp (the iret entry of the
+ * hypercall page pushes rax, r11 and rcx on top of flags..ss). */
+struct iret_context {
+	uint64_t rax, r11, rcx, flags, rip, cs, rflags, rsp, ss;
+};
+_Static_assert(sizeof(struct iret_context) == 72, "sizeof iret_context");
 
 #endif /* !__ASSEMBLER__ */
 #endif /* XG_XEN_H */
