@@ -864,18 +864,30 @@ static void test_fpu(void)
 	unsigned long before;
 	long rc;
 
-	begin("nm.taskswitch");
+	/* The host tells us (nm=untrapped) when its CPU cannot raise #NM from a
+	 * guest's CR0.TS (KVM's PVM backend runs CPL3 on the host's CR0): then
+	 * the virtual TS is still kept and reported, but no #NM can arrive. */
+	char nm[16] = "";
+	int untrapped = cmdline_get(si->cmd_line, "nm", nm, sizeof(nm)) >= 0 &&
+			!strcmp(nm, "untrapped");
+
+	begin(untrapped ? "nm.taskswitch_untrapped" : "nm.taskswitch");
 	rc = HYPERVISOR_fpu_taskswitch(1);
 	want_rc("fpu_taskswitch(1)", rc, 0);
 	want_hex("cr0.TS after fpu_taskswitch(1)", read_cr0() & X86_CR0_TS, X86_CR0_TS);
 	before = vector_count[7];
 	probe_xorps(0);
-	want_hex("#NM taken", vector_count[7] - before, 1);
-	want_hex("#NM frame RIP", last.rip, probe_at);
-	want_hex("cr0.TS after #NM", read_cr0() & X86_CR0_TS, 0);
-	before = vector_count[7];
-	probe_xorps(0);
-	want_hex("#NM again", vector_count[7] - before, 0);
+	if (untrapped) {
+		want_hex("#NM taken", vector_count[7] - before, 0);
+		clts();
+	} else {
+		want_hex("#NM taken", vector_count[7] - before, 1);
+		want_hex("#NM frame RIP", last.rip, probe_at);
+		want_hex("cr0.TS after #NM", read_cr0() & X86_CR0_TS, 0);
+		before = vector_count[7];
+		probe_xorps(0);
+		want_hex("#NM again", vector_count[7] - before, 0);
+	}
 	end();
 
 	begin("nm.clts");

@@ -114,7 +114,45 @@ public sealed partial class Vcpu
             SysenterFromUser();
             return;
         }
+        if (TryReadSoftwareInterruptAtRip(out int n))
+        {
+            SoftwareInterruptReportedAsInvalidOpcode(n);
+            return;
+        }
         ApplyEmulation(PrivilegedOpEmulator.EmulateInvalidOpcode(this));
+    }
+
+    /// <summary>
+    /// PVM hosts (measured) report every <c>int $n</c> from CPL3 as #UD at the instruction, whatever
+    /// the gate's DPL, where hardware delivers the DPL-3 gates (3, 4, 0x80) and raises #GP((n&lt;&lt;3)|2)
+    /// for the rest. Recreate the hardware outcome so the guest sees what it would on Xen.
+    /// </summary>
+    private void SoftwareInterruptReportedAsInvalidOpcode(int n)
+    {
+        if (n is VectorBreakpoint or VectorOverflow)
+        {
+            EditFrame().Rip += 2;
+            InjectException(n, null);
+        }
+        else if (PermitSoftwareInterrupt(n))
+        {
+            EditFrame().Rip += 2;
+            DeliverSoftwareInterrupt(n);
+        }
+        else
+        {
+            InjectException(VectorGeneralProtection, ((ulong)n << 3) | ErrorCodeIdt);
+        }
+    }
+
+    private bool TryReadSoftwareInterruptAtRip(out int vector)
+    {
+        Span<byte> bytes = stackalloc byte[2];
+        vector = 0;
+        if (CopyFromGuest(_frame.Rip, bytes) != 0 || bytes[0] != 0xcd)
+            return false;
+        vector = bytes[1];
+        return true;
     }
 
     private void ApplyEmulation(EmulationOutcome outcome)

@@ -20,6 +20,12 @@ public sealed unsafe class KvmSystem : IDisposable
     /// <summary>Size of the kvm_run area each vCPU maps.</summary>
     public int VcpuMmapSize { get; }
 
+    /// <summary>
+    /// Whether KVM here is the PVM backend (pagetable-based software virtualization), whose CPL3
+    /// guest code runs on the host's own control registers: a guest CR0.TS, for one, never traps.
+    /// </summary>
+    public static bool IsPvmBackend => Directory.Exists("/sys/module/kvm_pvm");
+
     /// <summary>True when /dev/kvm exists and this process may open it.</summary>
     public static bool IsAvailable(out string reason)
     {

@@ -11,8 +11,10 @@ namespace Xenolith.Hypervisor.Pv.Descriptors;
 /// still holds a writable mapping of its GDT frame can change nothing the CPU uses.
 /// </summary>
 /// <remarks>
-/// Invariant: shadow entries at and above <see cref="Entries"/> are zero (not present), so the CPU
-/// (whose GDTR limit always covers all 16 pages) faults on any selector past the guest's table.
+/// Invariant: the shadow holds every descriptor of the frames in use (whole pages, all validated),
+/// and zeros (not present) after them. As on Xen, whose GDTR limit always covers all 16 pages and
+/// which maps the guest's frames whole, an entry past <see cref="Entries"/> but inside the last
+/// frame still loads; the CPU faults on any selector beyond the frames.
 /// <para>
 /// Frame types: a frame in any GDT is typed <see cref="FrameType.SegmentDescriptors"/>, which keeps
 /// it from becoming a page table (and update_descriptor refuses page tables), as Xen's type counts
@@ -131,7 +133,7 @@ public sealed class GuestGdt
             {
                 Span<ulong> shadow = Descriptors(_shadowFrames[page]);
                 int first = page * EntriesPerFrame;
-                int used = (int)Math.Clamp((long)entries - first, 0, EntriesPerFrame);
+                int used = (int)Math.Clamp((long)checkedEntries.Length - first, 0, EntriesPerFrame);
                 checkedEntries.AsSpan(Math.Min(first, checkedEntries.Length), used).CopyTo(shadow);
                 shadow[used..].Clear();
             }
@@ -162,8 +164,7 @@ public sealed class GuestGdt
             // A frame may appear more than once in the list: every copy is a live GDT page.
             for (int page = 0; page < _frames.Length; page++)
             {
-                long entry = (long)page * EntriesPerFrame + index;
-                if (_frames[page] == mfn && entry < _entries)
+                if (_frames[page] == mfn)
                     Volatile.Write(ref Descriptors(_shadowFrames[page])[index], descriptor);
             }
         }
@@ -189,7 +190,7 @@ public sealed class GuestGdt
         }
         lock (_lock)
         {
-            if ((uint)index >= _entries)
+            if (index >= _frames.Length * EntriesPerFrame)
                 return false;
             descriptor = Descriptors(_shadowFrames[index / EntriesPerFrame])[index % EntriesPerFrame];
             return true;

@@ -48,7 +48,7 @@ public sealed class GuestGdtTests : IDisposable
     private ulong Shadow(int entry) => Entries(_shadow[entry / 512])[entry % 512];
 
     [Fact]
-    public void Set_CopiesFixedDescriptors_AndZeroesTheRest()
+    public void Set_CopiesTheFixedFrames_AndZeroesPastThem()
     {
         ulong a = GuestFrame((0, 0), (1, Code64Dpl0), (2, DataDpl0), (3, 0x00af_1b00_0000_ffff), (511, Code64Dpl3));
         ulong b = GuestFrame((0, Code64Dpl0), (1, 0x0000_8000_dead_beef), (2, Code64Dpl0));
@@ -65,8 +65,10 @@ public sealed class GuestGdtTests : IDisposable
         Assert.Equal(Code64Dpl3, Shadow(511));
         Assert.Equal(Code64Dpl3, Shadow(512));
         Assert.Equal(0x0000_8000_dead_beefUL, Shadow(513));
-        // Past `entries`: zero, though frame b continues with valid descriptors.
-        for (int entry = 514; entry < GuestGdt.MaxEntries; entry++)
+        // Past `entries` but inside frame b: loadable, as on Xen (whole frames, full GDTR limit).
+        Assert.Equal(Code64Dpl3, Shadow(512 + 2));
+        // Past the frames: zero.
+        for (int entry = 1024; entry < GuestGdt.MaxEntries; entry++)
             Assert.Equal(0UL, Shadow(entry));
 
         // Xen fixes the DPLs in the guest's own page too, past `entries` included.
@@ -139,7 +141,8 @@ public sealed class GuestGdtTests : IDisposable
         Assert.Equal(10u, _gdt.Entries);
         Assert.Equal(new[] { first }, _gdt.Frames);
         Assert.Equal(Code64Dpl3, Shadow(5));
-        Assert.Equal(0UL, Shadow(10));
+        Assert.Equal(Entries(first)[10], Shadow(10));       // the old GDT, whole frame
+        Assert.Equal(0UL, Shadow(512));                     // the failed second frame is not in the shadow
         Assert.Equal(Code64Dpl0, Entries(a)[1]);            // no fix-up written on failure
         Assert.Equal(FrameType.SegmentDescriptors, _memory.TypeOf(first));
         Assert.Equal(FrameType.None, _memory.TypeOf(a));
@@ -218,7 +221,7 @@ public sealed class GuestGdtTests : IDisposable
     [InlineData((ushort)0x0007)]    // LDT entry 0
     [InlineData((ushort)0x0017)]    // LDT entry 2
     [InlineData((ushort)0xe037)]    // LDT, in the reserved range
-    [InlineData((ushort)0x0023)]    // entry 4: past Entries
+    [InlineData((ushort)0x1003)]    // entry 512: past the only frame
     [InlineData((ushort)0xdffb)]    // entry 7167: the last guest entry, unused
     [InlineData((ushort)0xf003)]    // entry 7680: page 15, past the reserved page
     [InlineData((ushort)0xfffb)]
@@ -229,20 +232,21 @@ public sealed class GuestGdtTests : IDisposable
     }
 
     [Fact]
-    public void OnDescriptorWritten_UpdatesOnlyLiveEntriesOfThisGdt()
+    public void OnDescriptorWritten_UpdatesOnlyFramesOfThisGdt()
     {
         ulong a = GuestFrame(), b = GuestFrame();
         Assert.Equal(0, _gdt.Set([a, b], 520));
 
         _gdt.OnDescriptorWritten(a, 3, Code64Dpl3);
         _gdt.OnDescriptorWritten(b, 7, Code64Dpl3);
-        _gdt.OnDescriptorWritten(b, 8, Code64Dpl3);          // entry 520: past Entries
+        _gdt.OnDescriptorWritten(b, 8, Code64Dpl3);          // entry 520: past Entries, inside frame b
         _gdt.OnDescriptorWritten(GuestFrame(), 4, Code64Dpl3);
 
         Assert.Equal(Code64Dpl3, Shadow(3));
         Assert.Equal(DataDpl3, Shadow(4));
         Assert.Equal(Code64Dpl3, Shadow(519));
-        Assert.Equal(0UL, Shadow(520));
+        Assert.Equal(Code64Dpl3, Shadow(520));
+        Assert.Equal(0UL, Shadow(1024 + 4));
         Assert.True(_gdt.TryGetDescriptor((519 << 3) | 3, out ulong descriptor));
         Assert.Equal(Code64Dpl3, descriptor);
     }
