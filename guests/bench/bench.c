@@ -6,7 +6,7 @@
 #define WARMUP_ITERS    200
 #define DEFAULT_ITERS   20000
 
-enum mode { MODE_FLOOR, MODE_PAGE, MODE_SYSCALL, MODE_USERSYSCALL, MODE_EXCEPTION };
+enum mode { MODE_FLOOR, MODE_PAGE, MODE_SYSCALL, MODE_USERSYSCALL, MODE_USERSYSCALL_GS, MODE_EXCEPTION };
 
 /* usersyscall: system calls of the user-mode loop (rax). */
 #define BENCH_SYS_NOP   0
@@ -86,6 +86,7 @@ static void run(enum mode m, unsigned long n)
 		run_exception(n);
 		break;
 	case MODE_USERSYSCALL:
+	case MODE_USERSYSCALL_GS:
 		break;  /* runs in user mode: see run_usersyscall() */
 	}
 }
@@ -121,16 +122,17 @@ static __attribute__((noreturn, used)) void user_loop(unsigned long iters)
 }
 
 static unsigned long user_iters;
+static const char *user_mode_name;
 
 /* The non-NOP system calls (events are masked: CALLBACKF_mask_events). */
 static void on_syscall(struct trap_regs *r)
 {
 	switch (r->rax) {
 	case BENCH_SYS_BEGIN:
-		printk("bench: begin usersyscall %lu\n", user_iters);
+		printk("bench: begin %s %lu\n", user_mode_name, user_iters);
 		break;
 	case BENCH_SYS_END:
-		printk("bench: end usersyscall\n");
+		printk("bench: end %s\n", user_mode_name);
 		break;
 	case BENCH_SYS_EXIT:
 		return_to_kernel(0);
@@ -184,6 +186,11 @@ int guest_main(struct start_info *si)
 		m = MODE_SYSCALL;
 	} else if (!strcmp(mode, "usersyscall")) {
 		m = MODE_USERSYSCALL;
+	} else if (!strcmp(mode, "usersyscallgs")) {
+		/* As usersyscall, but user and kernel GS bases differ, so every
+		 * kernel/user switch must write special registers (as a Linux
+		 * guest's switches do). */
+		m = MODE_USERSYSCALL_GS;
 	} else if (!strcmp(mode, "exception")) {
 		m = MODE_EXCEPTION;
 	} else {
@@ -197,17 +204,23 @@ int guest_main(struct start_info *si)
 		return 1;
 	}
 
-	if (m == MODE_USERSYSCALL || m == MODE_EXCEPTION) {
+	if (m == MODE_USERSYSCALL || m == MODE_USERSYSCALL_GS || m == MODE_EXCEPTION) {
 		pv_init(si);
 		pt_base = si->pt_base;
-		if (setup_traps(m == MODE_USERSYSCALL)) {
+		if (setup_traps(m != MODE_EXCEPTION)) {
 			printk("bench: setup refused\n");
 			return 1;
 		}
 	}
-	if (m == MODE_USERSYSCALL) {
+	if (m == MODE_USERSYSCALL_GS &&
+	    HYPERVISOR_set_segment_base(SEGBASE_GS_USER, 0x10000)) {
+		printk("bench: set_segment_base refused\n");
+		return 1;
+	}
+	if (m == MODE_USERSYSCALL || m == MODE_USERSYSCALL_GS) {
 		/* Warm-up, begin, loop, end: all driven from user mode. */
 		user_iters = iters;
+		user_mode_name = mode;
 		enter_user((unsigned long)user_loop,
 			   (unsigned long)(ustack + sizeof(ustack)) - 8, iters);
 		return 0;

@@ -67,6 +67,7 @@ public sealed class GuestBootTests
     [InlineData("page")]
     [InlineData("syscall")]
     [InlineData("usersyscall")]
+    [InlineData("usersyscallgs")]
     [InlineData("exception")]
     public async Task Bench_RunsEachLoopToCompletion(string mode)
     {
