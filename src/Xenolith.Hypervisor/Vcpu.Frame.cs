@@ -27,25 +27,36 @@ public sealed partial class Vcpu
     /// <summary>Eflags bits a bounce clears in the handler's context (Xen: TF, VM, RF, NT, and AC).</summary>
     private const ulong BounceClearedFlags = X86.RflagsTf | X86.RflagsVm | X86.RflagsRf | X86.RflagsNt | X86.RflagsAc;
 
+    /// <summary>Whether this exit has loaded a guest context (crash reports then show it, not the trampoline's).</summary>
     private bool _frameLoaded;
+
+    /// <summary>The CPU's error code of the trap being handled (0 for other exits): for crash reports.</summary>
+    private ulong _trapErrorCode;
+
+    /// <summary>Starts handling a guest context; <paramref name="changed"/> when it differs from where it came from.</summary>
+    private void LoadFrame(FrameSource source, in GuestFrame frame, bool changed = false, ulong errorCode = 0)
+    {
+        _frameSource = source;
+        _frame = frame;
+        _frameChanged = changed;
+        _frameLoaded = true;
+        _trapErrorCode = errorCode;
+    }
 
     private void LoadFrameFromRegisters()
     {
-        _frameLoaded = true;
         ref KvmRegs regs = ref _kvm.Regs;
         ref KvmSregs sregs = ref _kvm.Sregs;
-        _frameSource = FrameSource.Registers;
-        _frame = new GuestFrame { Rip = regs.Rip, Cs = sregs.Cs.Selector, Rflags = regs.Rflags, Rsp = regs.Rsp, Ss = sregs.Ss.Selector };
-        _frameChanged = false;
+        LoadFrame(FrameSource.Registers,
+            new GuestFrame { Rip = regs.Rip, Cs = sregs.Cs.Selector, Rflags = regs.Rflags, Rsp = regs.Rsp, Ss = sregs.Ss.Selector });
     }
 
     private void LoadFrameFromTrapStack(ulong machineAddress, in TrapFrame frame)
     {
-        _frameLoaded = true;
-        _frameSource = FrameSource.TrapStack;
         _trapFrameAddress = machineAddress;
-        _frame = new GuestFrame { Rip = frame.Rip, Cs = (ushort)frame.Cs, Rflags = frame.Rflags, Rsp = frame.Rsp, Ss = (ushort)frame.Ss };
-        _frameChanged = false;
+        LoadFrame(FrameSource.TrapStack,
+            new GuestFrame { Rip = frame.Rip, Cs = (ushort)frame.Cs, Rflags = frame.Rflags, Rsp = frame.Rsp, Ss = (ushort)frame.Ss },
+            errorCode: frame.ErrorCode);
     }
 
     /// <summary>Marks the frame edited: it is written back before the guest resumes.</summary>
@@ -134,7 +145,7 @@ public sealed partial class Vcpu
             CrashWithDump($"unhandled {what} in guest {(InKernelMode ? "kernel" : "user")} mode, no handler registered");
             return false;
         }
-        if (!GuestPageTables.IsCanonical(handler) || handler - X86Layout.HypervisorVirtStart < X86Layout.HypervisorVirtEnd - X86Layout.HypervisorVirtStart)
+        if (!GuestPageTables.IsGuestAddress(handler))
         {
             // Xen would let the guest jump there and fault; refusing outright is as safe and clearer.
             CrashWithDump($"{what}: handler {handler:x16} lies inside the hypervisor's range");
@@ -177,8 +188,7 @@ public sealed partial class Vcpu
         words[n++] = _frame.Ss;
 
         ulong frameVa = stack - (ulong)(n * sizeof(ulong));
-        if (stack - X86Layout.HypervisorVirtStart < X86Layout.HypervisorVirtEnd - X86Layout.HypervisorVirtStart
-            || CopyToGuest(frameVa, MemoryMarshal.AsBytes(words[..n])) != 0)
+        if (!GuestPageTables.IsGuestAddress(stack) || CopyToGuest(frameVa, MemoryMarshal.AsBytes(words[..n])) != 0)
         {
             CrashWithDump($"fault writing the {what} frame to the guest kernel stack at {stack:x16}");
             return false;

@@ -33,7 +33,6 @@ public sealed partial class Vcpu
             return;
         }
         LoadFrameFromTrapStack(address.Value, trap);
-        _trapErrorCode = trap.ErrorCode;
         switch (vector)
         {
             case VectorGeneralProtection:
@@ -70,8 +69,6 @@ public sealed partial class Vcpu
         }
         StoreFrame();
     }
-
-    private ulong _trapErrorCode;
 
     /// <summary>
     /// #GP: an int n through a DPL-0 gate (delivered if the guest's trap table allows it), a

@@ -103,7 +103,7 @@ public sealed partial class Vcpu : IDisposable
         });
     }
 
-    internal static KvmSegment FlatSegment(ushort selector, byte type, bool longMode) => new()
+    private static KvmSegment FlatSegment(ushort selector, byte type, bool longMode) => new()
     {
         Base = 0, Limit = 0xffff_ffff, Selector = selector, Type = type, Present = 1, Dpl = 3, S = 1,
         L = longMode ? (byte)1 : (byte)0, Db = longMode ? (byte)0 : (byte)1, G = 1,
@@ -201,7 +201,6 @@ public sealed partial class Vcpu : IDisposable
         {
             case HypervisorLayout.HypercallPort:
                 LoadFrameFromRegisters();
-                _trapErrorCode = 0;
                 long result = Hypercall();
                 if (_stop)
                     return;
@@ -233,15 +232,12 @@ public sealed partial class Vcpu : IDisposable
     {
         ref KvmRegs regs = ref _kvm.Regs;
         // The context syscall left: rcx and r11 hold the return address and flags (both kinds of host).
-        _frameSource = FrameSource.Registers;
-        _frameLoaded = true;
-        _trapErrorCode = 0;
-        _frame = new GuestFrame
+        // The registers still show the stub, so the frame always goes back.
+        LoadFrame(FrameSource.Registers, new GuestFrame
         {
             Rip = regs.Rcx, Rflags = regs.R11, Rsp = regs.Rsp,
             Cs = compat ? X86Layout.FlatRing3Cs32 : X86Layout.FlatRing3Cs64, Ss = X86Layout.FlatRing3Ss64,
-        };
-        _frameChanged = true;
+        }, changed: true);
         if (InKernelMode)
         {
             long result = Hypercall();

@@ -149,18 +149,17 @@ public sealed unsafe class KvmVcpu : IDisposable
     /// <summary>Reads one MSR with KVM_GET_MSRS (an ioctl: for emulation slow paths only).</summary>
     public ulong GetMsr(uint index)
     {
-        var entry = new KvmMsrEntry(index, 0);
-        byte* buffer = stackalloc byte[8 + sizeof(KvmMsrEntry)];
-        *(uint*)buffer = 1;
-        *(uint*)(buffer + 4) = 0;
-        *(KvmMsrEntry*)(buffer + 8) = entry;
-        if (KvmSystem.Check(Libc.Ioctl(_handle.Fd, KvmIoctl.GetMsrs, buffer), "KVM_GET_MSRS") != 1)
+        Span<KvmMsrEntry> entry = [new KvmMsrEntry(index, 0)];
+        if (IoctlWithEntries(KvmIoctl.GetMsrs, "KVM_GET_MSRS", entry, entry) != 1)
             throw new KvmException($"KVM_GET_MSRS did not read MSR 0x{index:x}", 0);
-        return ((KvmMsrEntry*)(buffer + 8))->Data;
+        return entry[0].Data;
     }
 
-    /// <summary>The kvm_cpuid2 / kvm_msrs shape: a u32 count, 4 bytes of padding, then the entries.</summary>
-    private int IoctlWithEntries<T>(nuint request, string name, ReadOnlySpan<T> entries) where T : unmanaged
+    /// <summary>
+    /// The kvm_cpuid2 / kvm_msrs shape: a u32 count, 4 bytes of padding, then the entries. For ioctls
+    /// that fill the entries in, <paramref name="result"/> receives them afterwards.
+    /// </summary>
+    private int IoctlWithEntries<T>(nuint request, string name, ReadOnlySpan<T> entries, Span<T> result = default) where T : unmanaged
     {
         int size = 8 + entries.Length * sizeof(T);
         byte* buffer = (byte*)NativeMemory.AllocZeroed((nuint)size);
@@ -168,7 +167,9 @@ public sealed unsafe class KvmVcpu : IDisposable
         {
             *(uint*)buffer = (uint)entries.Length;
             entries.CopyTo(new Span<T>(buffer + 8, entries.Length));
-            return KvmSystem.Check(Libc.Ioctl(_handle.Fd, request, buffer), name);
+            int done = KvmSystem.Check(Libc.Ioctl(_handle.Fd, request, buffer), name);
+            new ReadOnlySpan<T>(buffer + 8, entries.Length)[..result.Length].CopyTo(result);
+            return done;
         }
         finally
         {

@@ -10,8 +10,6 @@ namespace Xenolith.Hypervisor.Hypercalls;
 /// </summary>
 public static class MmuextOpHypercall
 {
-    public const ushort DomidSelf = 0x7ff0;
-
     public static void Register(HypercallTable table) => table.Register(Hypercall.MmuextOp, Handle);
 
     [StructLayout(LayoutKind.Sequential)]
@@ -28,7 +26,7 @@ public static class MmuextOpHypercall
         uint count = HypercallArguments.AsUInt(args.Arg2);
         ulong doneVa = args.Arg3;
         ushort foreign = (ushort)args.Arg4;
-        if (foreign != DomidSelf && foreign != caller.Domain.Id)
+        if (foreign != DomainIds.Self && foreign != caller.Domain.Id)
             return -XenErrno.EPERM;
         long rc = 0;
         uint done = 0;

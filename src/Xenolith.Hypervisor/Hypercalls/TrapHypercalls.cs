@@ -126,15 +126,15 @@ public static class TrapHypercalls
     /// <summary>Only the NMI callback can be unregistered; the others are part of the guest's contract.</summary>
     private static long UnregisterCallback(Vcpu caller, int type) => type switch
     {
-        Callback.TypeNmi => Unregister(caller),
+        Callback.TypeNmi => UnregisterNmi(caller.Pv),
         Callback.TypeEvent or Callback.TypeFailsafe or Callback.TypeSyscall or Callback.TypeSyscall32 or Callback.TypeSysenter
             => -XenErrno.EINVAL,
         _ => -XenErrno.ENOSYS,
     };
 
-    private static long Unregister(Vcpu caller)
+    private static long UnregisterNmi(Pv.PvVcpuState pv)
     {
-        caller.Pv.NmiCallback = 0;
+        pv.NmiCallback = 0;
         return 0;
     }
 }

@@ -16,7 +16,7 @@ public sealed class GuestPageTables(MachineMemory memory)
     public bool TryTranslate(ulong cr3, ulong va, bool write, out ulong machineAddress)
     {
         machineAddress = 0;
-        if (!IsCanonical(va) || (va >= X86Layout.HypervisorVirtStart && va < X86Layout.HypervisorVirtEnd))
+        if (!IsGuestAddress(va))
             return false;
         ulong table = cr3 & Pte.AddressMask;
         for (int level = 4; level >= 1; level--)
@@ -97,4 +97,8 @@ public sealed class GuestPageTables(MachineMemory memory)
     }
 
     public static bool IsCanonical(ulong va) => (ulong)((long)(va << 16) >> 16) == va;
+
+    /// <summary>Canonical and outside the hypervisor's range (PML4 slots 256-271): an address a guest may use.</summary>
+    public static bool IsGuestAddress(ulong va) =>
+        IsCanonical(va) && va - X86Layout.HypervisorVirtStart >= X86Layout.HypervisorVirtEnd - X86Layout.HypervisorVirtStart;
 }

@@ -1,4 +1,5 @@
 using Xenolith.Abi;
+using Xenolith.Hypervisor.Memory;
 
 namespace Xenolith.Hypervisor.Pv;
 
@@ -104,10 +105,6 @@ public static class DebugRegisters
         }
     }
 
-    /// <summary>
-    /// Xen's __addr_ok: the lower canonical half, or at or above the end of the hypervisor's range.
-    /// Addresses in between are non-canonical or the hypervisor's own.
-    /// </summary>
-    public static bool BreakpointAddressOk(ulong address) =>
-        address < 1UL << 47 || address >= X86Layout.HypervisorVirtEnd;
+    /// <summary>Xen's breakpoint_addr_ok: canonical and not the hypervisor's own range.</summary>
+    public static bool BreakpointAddressOk(ulong address) => GuestPageTables.IsGuestAddress(address);
 }

@@ -1,4 +1,5 @@
 using Xenolith.Abi;
+using Xenolith.Hypervisor.Memory;
 
 namespace Xenolith.Hypervisor.Pv.Emulation;
 
@@ -81,17 +82,17 @@ internal static class MsrPolicy
         {
             // The segment bases: any canonical address, as wrfsbase/wrgsbase would take.
             case FsBase:
-                if (!IsCanonical(value))
+                if (!GuestPageTables.IsCanonical(value))
                     return false;
                 cpu.FsBase = value;
                 return true;
             case GsBase:
-                if (!IsCanonical(value))
+                if (!GuestPageTables.IsCanonical(value))
                     return false;
                 cpu.GsBaseKernel = value;
                 return true;
             case ShadowGsBase:
-                if (!IsCanonical(value))
+                if (!GuestPageTables.IsCanonical(value))
                     return false;
                 cpu.GsBaseUser = value;
                 return true;
@@ -131,7 +132,4 @@ internal static class MsrPolicy
 
     private static ulong ApicBaseValue(IEmulatedCpu cpu) =>
         ApicBaseAddress | ApicBaseEnable | (cpu.VcpuId == 0 ? ApicBaseBsp : 0);
-
-    /// <summary>48-bit canonical: bits 63-47 all equal (4-level paging, which is all PV has).</summary>
-    public static bool IsCanonical(ulong address) => ((long)address << 16 >> 16) == (long)address;
 }

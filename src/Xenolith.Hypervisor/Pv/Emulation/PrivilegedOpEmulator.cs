@@ -52,8 +52,9 @@ public static class PrivilegedOpEmulator
     /// </summary>
     private static bool TryDecode(IEmulatedCpu cpu, byte[] bytes, int count, out Instruction instruction, out bool lockedInvalid)
     {
-        int bitness = cpu.Is64BitCode ? 64 : 32;
-        ulong rip = cpu.Is64BitCode ? cpu.Frame.Rip : (uint)cpu.Frame.Rip;
+        bool is64 = cpu.Is64BitCode;
+        int bitness = is64 ? 64 : 32;
+        ulong rip = is64 ? cpu.Frame.Rip : (uint)cpu.Frame.Rip;
         lockedInvalid = false;
         var decoder = Decoder.Create(bitness, new ByteArrayCodeReader(bytes, 0, count), rip, DecoderOptions.None);
         decoder.Decode(out instruction);
