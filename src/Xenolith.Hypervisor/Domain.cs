@@ -12,6 +12,8 @@ public sealed class Domain : IDisposable
     private ulong[] _p2m = [];
     private ulong _vmAssist;
     private int _dying;
+    private List<ulong>? _shadowSyncs;
+    private readonly Lock _shadowSyncLock = new();
 
     internal Domain(XenHypervisor xen, ushort id, string name, Guid handle, KvmVm vm)
     {
@@ -70,6 +72,45 @@ public sealed class Domain : IDisposable
         else
             Interlocked.And(ref _vmAssist, ~(1UL << type));
     }
+
+    /// <summary>
+    /// Records that the hypervisor rewrote the page-table quadword at <paramref name="machineAddress"/>
+    /// while it may be in use: the next vCPU to resume replays the write as the guest (see
+    /// Vcpu.SyncShadowPageTables). An address one past a frame's start asks KVM to drop every
+    /// shadow of that frame (a misaligned write).
+    /// </summary>
+    public void QueueShadowSync(ulong machineAddress)
+    {
+        lock (_shadowSyncLock)
+            (_shadowSyncs ??= []).Add(machineAddress);
+    }
+
+    /// <summary>The frame stops being a page table: KVM must keep no shadow of it.</summary>
+    public void QueueShadowDrop(ulong mfn) => QueueShadowSync((mfn << Memory.MachineMemory.PageShift) + 1);
+
+    internal List<ulong>? TakeShadowSyncs()
+    {
+        lock (_shadowSyncLock)
+        {
+            List<ulong>? list = _shadowSyncs;
+            _shadowSyncs = null;
+            return list;
+        }
+    }
+
+    internal void RequeueShadowSyncs(List<ulong> writes)
+    {
+        lock (_shadowSyncLock)
+        {
+            if (_shadowSyncs is null)
+                _shadowSyncs = writes;
+            else
+                _shadowSyncs.AddRange(writes);
+        }
+    }
+
+    /// <summary>Makes KVM forget every shadow page table of this VM (a memslot change does that).</summary>
+    internal void DropAllShadows() => Xen.DropAllShadows(Vm);
 
     /// <summary>Gives the domain <paramref name="pages"/> frames of machine memory (pfn 0..pages-1).</summary>
     public void PopulatePhysmap(ulong pages)

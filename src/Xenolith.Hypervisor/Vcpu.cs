@@ -134,6 +134,8 @@ public sealed partial class Vcpu : IDisposable
                     continue;
                 Exits++;
                 HandleExit();
+                if (!_stop)
+                    SyncShadowPageTables();
             }
         }
         catch (Exception e)

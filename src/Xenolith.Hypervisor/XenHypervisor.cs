@@ -86,6 +86,21 @@ public sealed class XenHypervisor : IDisposable
         }
     }
 
+    /// <summary>
+    /// Any memslot deletion makes KVM discard all its shadow page tables: cycling a one-page slot
+    /// beyond machine memory is the host's only way to do that (~140 us here), used when too many
+    /// page-table writes are pending to replay them one by one.
+    /// </summary>
+    internal void DropAllShadows(KvmVm vm)
+    {
+        ulong gpa = ((Memory.Block.Size >> 30) + 1) << 30;
+        vm.MapMemory(ScratchSlot, gpa, _scratch);
+        vm.UnmapMemory(ScratchSlot);
+    }
+
+    private const uint ScratchSlot = 1;
+    private readonly Xenolith.Kvm.Memory.MemoryBlock _scratch = Xenolith.Kvm.Memory.MemoryBlock.CreateShared(MachineMemory.PageSize, "xenolith-scratch-slot");
+
     public Domain? FindDomain(ushort id)
     {
         lock (_lock)
@@ -106,6 +121,7 @@ public sealed class XenHypervisor : IDisposable
         foreach (Domain domain in domains)
             domain.Dispose();
         Memory.Dispose();
+        _scratch.Dispose();
         Kvm.Dispose();
     }
 }

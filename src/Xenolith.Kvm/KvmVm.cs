@@ -28,6 +28,13 @@ public sealed unsafe class KvmVm : IDisposable
         KvmSystem.Check(Libc.Ioctl(_handle.Fd, KvmIoctl.SetUserMemoryRegion, &region), "KVM_SET_USER_MEMORY_REGION");
     }
 
+    /// <summary>Removes a memory slot.</summary>
+    public void UnmapMemory(uint slot)
+    {
+        var region = new KvmUserspaceMemoryRegion { Slot = slot };
+        KvmSystem.Check(Libc.Ioctl(_handle.Fd, KvmIoctl.SetUserMemoryRegion, &region), "KVM_SET_USER_MEMORY_REGION");
+    }
+
     public KvmVcpu CreateVcpu(int id)
     {
         int fd = KvmSystem.Check(Libc.Ioctl(_handle.Fd, KvmIoctl.CreateVcpu, (nuint)id), "KVM_CREATE_VCPU");

@@ -37,9 +37,9 @@ public static class PvDomainBuilder
         try
         {
             domain.PopulatePhysmap(request.MemoryMiB * 256);
-            var context = new PvLoadContext(domain.P2m, domain.SharedInfoMfn, domain.Mappings.L4Entry,
-                HypervisorLayout.TrampolineSlot, StoreEvtchn, ConsoleEvtchn);
+            var context = new PvLoadContext(domain.P2m, domain.SharedInfoMfn, StoreEvtchn, ConsoleEvtchn);
             PvBootImage boot = PvImageLoader.Load(xen.Memory, context, image, request.Ramdisk.Span, request.CommandLine);
+            domain.Mappings.WriteL4Slots(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ulong>(xen.Memory.Frame(boot.L4Mfn)));
             domain.CreateVcpu(0, boot.Start);
             return (domain, boot);
         }

@@ -74,7 +74,8 @@ public static class PvImageLoader
 
     /// <summary>
     /// Builds L4, L3s, L2s, L1s (in that order from pt_base) mapping [VirtBase, MappingEnd) onto
-    /// pfns 0.., with the page-table frames themselves read-only, plus the hypervisor's slot.
+    /// pfns 0.., with the page-table frames themselves read-only. The hypervisor's slots are filled
+    /// when the hypervisor validates the L4.
     /// </summary>
     private static ulong WritePageTables(MachineMemory memory, PvLoadContext context, PvLayout layout, PseudoPhysWriter writer)
     {
@@ -108,7 +109,6 @@ public static class PvImageLoader
             ulong flags = pfn >= firstTablePfn && pfn <= lastTablePfn ? LeafFlags & ~Pte.Writable : LeafFlags;
             SetEntry(memory, l1, Pte.Index(va, 1), Pte.Make(context.P2m[(int)pfn], flags));
         }
-        SetEntry(memory, l4Mfn, context.HypervisorL4Slot, context.HypervisorL4Entry);
         return l4Mfn;
     }
 

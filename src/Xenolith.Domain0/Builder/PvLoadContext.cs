@@ -4,7 +4,5 @@ namespace Xenolith.Domain0.Builder;
 public sealed record PvLoadContext(
     IReadOnlyList<ulong> P2m,
     ulong SharedInfoMfn,
-    ulong HypervisorL4Entry,
-    int HypervisorL4Slot,
     uint StoreEvtchn,
     uint ConsoleEvtchn);

@@ -16,6 +16,7 @@ public static class HypervisorLayout
     public const ulong SyscallStubVa = Base + 0x2000;
     public const int Syscall32StubOffset = 16;
     public const ulong Syscall32StubVa = SyscallStubVa + Syscall32StubOffset;
+    public const ulong ShadowSyncVa = Base + 0x3000;
 
     // Per-vCPU areas start at the second 2 MiB so the first L1 holds only the shared pages.
     public const ulong PerVcpuBase = Base + 0x20_0000;
@@ -31,6 +32,17 @@ public static class HypervisorLayout
     public const ulong StackTopOffset = 0x1_4000;
     public const ulong IstStackOffset = 0x1_5000;     // #DF, NMI, #MC; 0x1_4000 is a guard
     public const ulong IstStackTopOffset = 0x1_6000;
+    public const ulong ShadowSyncListOffset = 0x1_7000; // 0x1_6000 is a guard
+
+    /// <summary>
+    /// PML4 slot 262 (Xen's directmap slot): all of machine memory, supervisor-only, 2 MiB pages, so
+    /// hypervisor code running inside a guest's VM (the shadow-sync stub) can reach any frame.
+    /// </summary>
+    public const int DirectmapSlot = 262;
+    public const ulong DirectmapBase = 0xffff_0000_0000_0000UL | ((ulong)DirectmapSlot << 39);
+    public const ulong DirectmapSize = 1UL << 39;
+
+    public static ulong DirectmapVa(ulong machineAddress) => DirectmapBase + machineAddress;
 
     public static ulong VcpuArea(int vcpu) => PerVcpuBase + (ulong)vcpu * PerVcpuStride;
 

@@ -29,12 +29,28 @@ public sealed class HypervisorMappings
         Map(HypervisorLayout.IdtVa, trampoline.IdtMfn, SupervisorReadOnly);
         Map(HypervisorLayout.StubsVa, trampoline.StubsMfn, Pte.Present | Pte.Accessed);
         Map(HypervisorLayout.SyscallStubVa, trampoline.SyscallMfn, Pte.Present | Pte.User | Pte.Accessed);
+        Map(HypervisorLayout.ShadowSyncVa, trampoline.ShadowSyncMfn, Pte.Present | Pte.Accessed);
     }
 
     public ulong L3Mfn { get; }
 
     /// <summary>The L4 entry to place in slot <see cref="HypervisorLayout.TrampolineSlot"/> of every guest L4.</summary>
     public ulong L4Entry => Pte.Make(L3Mfn, TableFlags);
+
+    /// <summary>
+    /// Xen's init_xen_l4_slots: the hypervisor's entries in PML4 slots 256-271 of a guest L4 (the
+    /// trampoline, the directmap); every other slot in that range is cleared.
+    /// </summary>
+    public void WriteL4Slots(Span<ulong> l4)
+    {
+        int first = Pte.Index(Abi.X86Layout.HypervisorVirtStart, 4);
+        l4[first..(first + HypervisorSlots)].Clear();
+        l4[HypervisorLayout.TrampolineSlot] = L4Entry;
+        l4[HypervisorLayout.DirectmapSlot] = Pte.Make(_trampoline.DirectmapL3Mfn, TableFlags & ~Pte.User);
+    }
+
+    /// <summary>PML4 slots 256-271 belong to the hypervisor.</summary>
+    public const int HypervisorSlots = 16;
 
     /// <summary>All frames this domain's trampoline owns, to free when the domain dies.</summary>
     public IReadOnlyList<ulong> Frames => _frames;
@@ -46,7 +62,7 @@ public sealed class HypervisorMappings
         ulong[] shadow = new ulong[Abi.X86Layout.FirstReservedGdtPage];
         for (int page = 0; page < shadow.Length; page++)
             shadow[page] = Take();
-        var area = new VcpuArea(va, Take(), Take(), [Take(), Take()], Take(), shadow);
+        var area = new VcpuArea(va, Take(), Take(), [Take(), Take()], Take(), shadow, Take());
         for (int page = 0; page < HypervisorLayout.GdtPages; page++)
         {
             ulong pageVa = va + HypervisorLayout.GdtOffset + (ulong)page * MachineMemory.PageSize;
@@ -61,6 +77,7 @@ public sealed class HypervisorMappings
         for (int page = 0; page < HypervisorLayout.StackPages; page++)
             Map(va + HypervisorLayout.StackOffset + (ulong)page * MachineMemory.PageSize, area.StackMfns[page], SupervisorData);
         Map(va + HypervisorLayout.IstStackOffset, area.IstMfn, SupervisorData);
+        Map(va + HypervisorLayout.ShadowSyncListOffset, area.ShadowSyncListMfn, SupervisorReadOnly);
         TrampolineCode.WriteReservedGdtPage(_memory.Frame(area.ReservedGdtMfn), area.TssVa);
         TrampolineCode.WriteTss(_memory.Frame(area.TssMfn), area.StackTopVa, area.IstStackTopVa);
         return area;
@@ -92,8 +109,10 @@ public sealed class HypervisorMappings
 /// One vCPU's private trampoline pages. <paramref name="GdtShadowMfns"/> are the 14 frames behind
 /// GDT pages 0..13: the hypervisor's validated copy of the guest's GDT (see GuestGdt).
 /// </summary>
-public sealed record VcpuArea(ulong Va, ulong ReservedGdtMfn, ulong TssMfn, ulong[] StackMfns, ulong IstMfn, ulong[] GdtShadowMfns)
+public sealed record VcpuArea(ulong Va, ulong ReservedGdtMfn, ulong TssMfn, ulong[] StackMfns, ulong IstMfn, ulong[] GdtShadowMfns,
+    ulong ShadowSyncListMfn)
 {
+    public ulong ShadowSyncListVa => Va + HypervisorLayout.ShadowSyncListOffset;
     public ulong GdtVa => Va + HypervisorLayout.GdtOffset;
     public ulong TssVa => Va + HypervisorLayout.TssOffset;
     public ulong StackTopVa => Va + HypervisorLayout.StackTopOffset;

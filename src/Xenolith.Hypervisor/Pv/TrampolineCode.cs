@@ -51,6 +51,39 @@ public static class TrampolineCode
         }
     }
 
+    /// <summary>
+    /// The shadow-sync stub: entered at CPL0 on the way back to the guest with rsi = a list of rcx
+    /// directmap addresses and the guest's rax, rdi, rsi and rcx saved above an error-code slot and an
+    /// iret frame. Rewriting each listed quadword with its own value is a guest write that KVM's shadow
+    /// MMU tracks (an aligned one drops that entry's shadow, a misaligned one the whole shadow page),
+    /// which host writes to page tables never are. Reloading CR3 then flushes the TLB on hardware hosts.
+    /// </summary>
+    public static void WriteShadowSyncPage(Span<byte> page)
+    {
+        page.Fill(0xcc);
+        ReadOnlySpan<byte> code =
+        [
+            0x48, 0x8b, 0x3e,         // 1: mov (%rsi), %rdi
+            0x48, 0x8b, 0x07,         //    mov (%rdi), %rax
+            0x48, 0x89, 0x07,         //    mov %rax, (%rdi)
+            0x48, 0x83, 0xc6, 0x08,   //    add $8, %rsi
+            0xff, 0xc9,               //    dec %ecx
+            0x75, 0xef,               //    jnz 1b
+            0x0f, 0x20, 0xd8,         //    mov %cr3, %rax
+            0x0f, 0x22, 0xd8,         //    mov %rax, %cr3
+            0x59,                     //    pop %rcx
+            0x5f,                     //    pop %rdi
+            0x5e,                     //    pop %rsi
+            0x58,                     //    pop %rax
+            0x48, 0x83, 0xc4, 0x08,   //    add $8, %rsp (the error-code slot)
+            0x48, 0xcf,               //    iretq
+        ];
+        code.CopyTo(page);
+    }
+
+    /// <summary>Quadwords the shadow-sync stub saves below the error-code slot: rcx, rdi, rsi, rax (pop order).</summary>
+    public const int ShadowSyncSavedRegisters = 4;
+
     /// <summary>The shared IDT: interrupt gates into the stubs, DPL 3 only where the guest may use int n directly.</summary>
     public static void WriteIdt(Span<byte> page)
     {

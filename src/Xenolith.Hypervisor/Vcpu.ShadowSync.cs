@@ -1,0 +1,89 @@
+using System.Runtime.InteropServices;
+using Xenolith.Abi;
+using Xenolith.Hypervisor.Memory;
+using Xenolith.Hypervisor.Pv;
+using Xenolith.Kvm;
+
+namespace Xenolith.Hypervisor;
+
+// Making the CPU's view of the page tables follow the hypervisor's writes to them.
+public sealed partial class Vcpu
+{
+    /// <summary>Entries of the per-vCPU list page the stub walks in one pass.</summary>
+    private const int ShadowSyncListCapacity = MachineMemory.PageSize / sizeof(ulong);
+
+    /// <summary>
+    /// Before the guest runs again, makes KVM see the page-table writes the hypervisor made while
+    /// handling this exit (<see cref="Domain.TakeShadowSyncs"/>). On software-MMU hosts KVM keeps
+    /// shadow page tables in sync by tracking *guest* writes only, so each written quadword is
+    /// rewritten by the guest's own vCPU, at CPL0 in the shadow-sync stub, which then returns to the
+    /// guest through an iret frame; no extra exit is taken. See <see cref="TrampolineCode.WriteShadowSyncPage"/>.
+    /// </summary>
+    private void SyncShadowPageTables()
+    {
+        List<ulong>? writes = Domain.TakeShadowSyncs();
+        if (writes is null)
+            return;
+        ref KvmRegs regs = ref _kvm.Regs;
+        ref KvmSregs sregs = ref _kvm.Sregs;
+        bool atCpl0 = sregs.Cs.Dpl == 0;
+        if (atCpl0 && regs.Rip - HypervisorLayout.StubsVa >= MachineMemory.PageSize)
+        {
+            // Interrupted inside the stub itself (a signal): it runs again on the next exit.
+            Domain.RequeueShadowSyncs(writes);
+            return;
+        }
+        if (writes.Count > ShadowSyncListCapacity)
+        {
+            Domain.DropAllShadows();
+            return;
+        }
+        Span<ulong> list = MemoryMarshal.Cast<byte, ulong>(Domain.Xen.Memory.Frame(Area.ShadowSyncListMfn));
+        for (int i = 0; i < writes.Count; i++)
+            list[i] = HypervisorLayout.DirectmapVa(writes[i]);
+
+        // Stack: [rcx rdi rsi rax] [error code] [iret frame]. A trap stub already holds the last two.
+        ulong top;
+        if (atCpl0)
+        {
+            top = regs.Rsp;
+        }
+        else
+        {
+            top = Area.StackTopVa - (ulong)TrapFrame.Size;
+            Span<ulong> frame = Stack(top, TrapFrame.Size / sizeof(ulong));
+            frame[0] = 0;
+            frame[1] = regs.Rip;
+            frame[2] = sregs.Cs.Selector;
+            frame[3] = regs.Rflags;
+            frame[4] = regs.Rsp;
+            frame[5] = sregs.Ss.Selector;
+            sregs.Cs = HypervisorSegment(HypervisorLayout.HypervisorCs, type: 0xb, longMode: true);
+            sregs.Ss = HypervisorSegment(HypervisorLayout.HypervisorDs, type: 0x3, longMode: false);
+            _kvm.MarkSregsDirty();
+        }
+        ulong saved = top - TrampolineCode.ShadowSyncSavedRegisters * sizeof(ulong);
+        Span<ulong> words = Stack(saved, TrampolineCode.ShadowSyncSavedRegisters);
+        words[0] = regs.Rcx;
+        words[1] = regs.Rdi;
+        words[2] = regs.Rsi;
+        words[3] = regs.Rax;
+        regs.Rsp = saved;
+        regs.Rip = HypervisorLayout.ShadowSyncVa;
+        regs.Rsi = Area.ShadowSyncListVa;
+        regs.Rcx = (ulong)writes.Count;
+        regs.Rflags = X86.RflagsReserved;
+        _kvm.MarkRegsDirty();
+    }
+
+    private Span<ulong> Stack(ulong va, int words) =>
+        MemoryMarshal.Cast<byte, ulong>(Domain.Xen.Memory.Block.GetSpan(
+            Area.StackMachineAddress(va, words * sizeof(ulong)) ?? throw new InvalidOperationException("shadow-sync frame off the hypervisor stack"),
+            words * sizeof(ulong)));
+
+    private static KvmSegment HypervisorSegment(ushort selector, byte type, bool longMode) => new()
+    {
+        Base = 0, Limit = 0xffff_ffff, Selector = selector, Type = type, Present = 1, Dpl = 0, S = 1,
+        L = longMode ? (byte)1 : (byte)0, Db = longMode ? (byte)0 : (byte)1, G = 1,
+    };
+}
