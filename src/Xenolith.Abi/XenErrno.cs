@@ -26,6 +26,7 @@ public static class XenErrno
     public const int ENOSYS = 38;
     public const int ENODATA = 61;
     public const int EOVERFLOW = 75;
+    public const int EOPNOTSUPP = 95;
     public const int ENOBUFS = 105;
     public const int EISCONN = 106;
     public const int ENOTCONN = 107;

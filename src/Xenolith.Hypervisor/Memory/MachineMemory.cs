@@ -15,8 +15,7 @@ public sealed class MachineMemory : IDisposable
     public const int PageSize = 1 << PageShift;
     public const ulong InvalidPfn = ulong.MaxValue;
 
-    private readonly ushort[] _owner;
-    private readonly FrameType[] _type;
+    private readonly PageInfo[] _pages;
     private readonly ulong[] _m2p;
     private readonly Stack<ulong> _free;
     private readonly Lock _lock = new();
@@ -26,17 +25,24 @@ public sealed class MachineMemory : IDisposable
         bytes = (bytes + PageSize - 1) & ~(ulong)(PageSize - 1);
         Block = MemoryBlock.CreateShared(bytes, "xenolith-machine-memory");
         FrameCount = bytes >> PageShift;
-        _owner = new ushort[FrameCount];
-        _type = new FrameType[FrameCount];
+        _pages = new PageInfo[FrameCount];
         _m2p = new ulong[FrameCount];
-        Array.Fill(_owner, DomainIds.Invalid);
+        for (ulong mfn = 0; mfn < FrameCount; mfn++)
+            _pages[mfn].Owner = DomainIds.Invalid;
         Array.Fill(_m2p, InvalidPfn);
         // Frame 0 is never handed out: a zero machine address stays an obvious bug.
         _free = new Stack<ulong>((int)FrameCount);
         for (ulong mfn = FrameCount - 1; mfn >= 1; mfn--)
             _free.Push(mfn);
-        _owner[0] = DomainIds.Xen;
+        _pages[0].Owner = DomainIds.Xen;
+        _pages[0].RefCount = 1;
     }
+
+    /// <summary>
+    /// The lock every page-type and reference-count change holds (Xen takes per-page locks and
+    /// cmpxchg loops; one lock keeps the state machine simple while a domain has one vCPU).
+    /// </summary>
+    public Lock SyncRoot => _lock;
 
     /// <summary>The whole pool; guest-physical address = machine address in every PV domain's VM.</summary>
     public MemoryBlock Block { get; }
@@ -50,15 +56,33 @@ public sealed class MachineMemory : IDisposable
 
     public bool IsValidFrame(ulong mfn) => mfn < FrameCount;
 
-    public ushort OwnerOf(ulong mfn) => mfn < FrameCount ? _owner[mfn] : DomainIds.Invalid;
+    public ushort OwnerOf(ulong mfn) => mfn < FrameCount ? _pages[mfn].Owner : DomainIds.Invalid;
 
     /// <summary>
-    /// What the frame is used as. Until the validating MMU (which adds reference counts) only the
-    /// builder's bootstrap page tables are typed; everything else a guest owns is <see cref="FrameType.None"/>.
+    /// What the frame is in use as: its type while it holds type references (or the uncounted
+    /// segment-descriptor marker the GDT code sets), else <see cref="FrameType.None"/>.
     /// </summary>
-    public FrameType TypeOf(ulong mfn) => mfn < FrameCount ? _type[mfn] : FrameType.None;
+    public FrameType TypeOf(ulong mfn)
+    {
+        if (mfn >= FrameCount)
+            return FrameType.None;
+        ref PageInfo page = ref _pages[mfn];
+        return page.TypeCount > 0 || page.Type == FrameType.SegmentDescriptors ? page.Type : FrameType.None;
+    }
 
-    public void SetType(ulong mfn, FrameType type) => _type[mfn] = type;
+    /// <summary>The uncounted segment-descriptor marker (GuestGdt); a frame holding type references keeps its type.</summary>
+    public void SetType(ulong mfn, FrameType type)
+    {
+        lock (_lock)
+        {
+            ref PageInfo page = ref _pages[mfn];
+            if (page.TypeCount == 0)
+                page.Type = type;
+        }
+    }
+
+    /// <summary>The frame's bookkeeping; callers hold <see cref="SyncRoot"/> to change it.</summary>
+    public ref PageInfo Page(ulong mfn) => ref _pages[mfn];
 
     /// <summary>Allocates one (zero) frame for <paramref name="owner"/>.</summary>
     public ulong Allocate(ushort owner)
@@ -68,7 +92,7 @@ public sealed class MachineMemory : IDisposable
         {
             if (!_free.TryPop(out mfn))
                 throw new OutOfMachineMemoryException(1, 0);
-            _owner[mfn] = owner;
+            _pages[mfn] = PageInfo.Allocated(owner);
         }
         return mfn;
     }
@@ -84,28 +108,49 @@ public sealed class MachineMemory : IDisposable
             for (ulong i = 0; i < count; i++)
             {
                 frames[i] = _free.Pop();
-                _owner[frames[i]] = owner;
+                _pages[frames[i]] = PageInfo.Allocated(owner);
             }
         }
         return frames;
     }
 
-    /// <summary>Returns frames to the pool, scrubbed so the next owner never sees old contents.</summary>
+    /// <summary>
+    /// Returns frames to the pool whatever their counts (a dead domain's, or the hypervisor's own),
+    /// scrubbed so the next owner never sees old contents.
+    /// </summary>
     public void Free(IEnumerable<ulong> frames)
     {
         lock (_lock)
         {
             foreach (ulong mfn in frames)
             {
-                if (mfn == 0 || mfn >= FrameCount || _owner[mfn] == DomainIds.Invalid)
+                if (mfn == 0 || mfn >= FrameCount || _pages[mfn].Owner == DomainIds.Invalid)
                     continue;
-                Frame(mfn).Clear();
-                _owner[mfn] = DomainIds.Invalid;
-                _type[mfn] = FrameType.None;
-                _m2p[mfn] = InvalidPfn;
-                _free.Push(mfn);
+                Release(mfn);
             }
         }
+    }
+
+    /// <summary>Frees every frame <paramref name="owner"/> still owns (domain destruction).</summary>
+    public void FreeAllOwnedBy(ushort owner)
+    {
+        lock (_lock)
+        {
+            for (ulong mfn = 1; mfn < FrameCount; mfn++)
+            {
+                if (_pages[mfn].Owner == owner)
+                    Release(mfn);
+            }
+        }
+    }
+
+    /// <summary>Xen's put_page reaching zero: the frame goes back to the pool. Caller holds the lock.</summary>
+    internal void Release(ulong mfn)
+    {
+        Frame(mfn).Clear();
+        _pages[mfn] = new PageInfo { Owner = DomainIds.Invalid };
+        _m2p[mfn] = InvalidPfn;
+        _free.Push(mfn);
     }
 
     public Span<byte> Frame(ulong mfn) => Block.GetSpan(mfn << PageShift, PageSize);
@@ -117,7 +162,7 @@ public sealed class MachineMemory : IDisposable
     public void Dispose() => Block.Dispose();
 }
 
-/// <summary>A frame's use (Xen's PGT_* page types).</summary>
+/// <summary>A frame's use (Xen's PGT_* page types). A frame is a page table or writable, never both at once.</summary>
 public enum FrameType : byte
 {
     None,

@@ -1,0 +1,86 @@
+using Xenolith.Abi;
+
+namespace Xenolith.Hypervisor.Memory;
+
+// Changing one entry (Xen's mod_l*_entry, and mmu_update's write to a frame that is no table).
+public sealed partial class PageTypes
+{
+    /// <summary>
+    /// MMU_NORMAL_PT_UPDATE / MMU_PT_UPDATE_PRESERVE_AD on the quadword at machine address
+    /// <paramref name="pointer"/>: an entry of a validated table is changed only if the new value
+    /// passes validation; a frame in no use as a table is written as ordinary writable memory.
+    /// </summary>
+    public int UpdateEntry(ulong pointer, ulong value, bool preserveAccessedDirty, IPageTableOwner owner)
+    {
+        ulong mfn = pointer >> MachineMemory.PageShift;
+        if (!GetPage(mfn, owner))
+            return -XenErrno.EINVAL;
+        try
+        {
+            int index = (int)((pointer & (MachineMemory.PageSize - 1)) / sizeof(ulong));
+            ref PageInfo table = ref Memory.Page(mfn);
+            int level = PageTableRules.LevelOf(table.Type);
+            if (level != 0 && table.IsValidated && table.TypeCount > 0)
+                return ModifyEntry(mfn, index, value, level, preserveAccessedDirty, owner);
+            int rc = GetPageType(mfn, FrameType.Writable, owner);
+            if (rc != 0)
+                return rc;
+            Entries(mfn)[index] = value;
+            PutPageType(mfn, owner);
+            return 0;
+        }
+        finally
+        {
+            PutPage(mfn);
+        }
+    }
+
+    /// <summary>
+    /// mod_lN_entry: replaces entry <paramref name="index"/> of validated table <paramref name="tableMfn"/>.
+    /// The new entry's references are taken before the old one's are dropped, so an entry that
+    /// keeps its frame never lets the frame's count touch zero; a change that keeps the frame and its
+    /// present and writable bits takes no references at all (Xen's fast path).
+    /// </summary>
+    public int ModifyEntry(ulong tableMfn, int index, ulong value, int level, bool preserveAccessedDirty, IPageTableOwner owner)
+    {
+        if (level == 4 && !PageTableRules.IsGuestL4Slot(index))
+            return -XenErrno.EINVAL;
+        Span<ulong> entries = Entries(tableMfn);
+        ulong old = entries[index];
+        bool oldPresent = (old & Pte.Present) != 0;
+        if ((value & Pte.Present) != 0)
+        {
+            if ((value & PageTableRules.Disallowed(level)) != 0)
+                return -XenErrno.EINVAL;
+            value = PageTableRules.Adjust(value, level);
+            if (preserveAccessedDirty)
+                value |= old & (Pte.Accessed | Pte.Dirty);
+            bool sameReferences = oldPresent && ((old ^ value) & PageTableRules.ReferenceBits) == 0;
+            if (!sameReferences)
+            {
+                int rc = GetEntryReferences(value, level, tableMfn, owner);
+                if (rc != 0)
+                    return rc;
+            }
+            entries[index] = value;
+            if (sameReferences)
+            {
+                if (value != old)
+                    owner.QueueShadowSync(EntryAddress(tableMfn, index));
+                return 0;
+            }
+        }
+        else
+        {
+            entries[index] = value;
+        }
+        if (oldPresent)
+        {
+            owner.QueueShadowSync(EntryAddress(tableMfn, index));
+            PutEntryReferences(old, level, tableMfn, owner);
+        }
+        return 0;
+    }
+
+    private static ulong EntryAddress(ulong tableMfn, int index) => (tableMfn << MachineMemory.PageShift) + (ulong)index * sizeof(ulong);
+}
