@@ -128,30 +128,3 @@ public static class PhysdevOp
     public const int SetIopl = 6;
     public const int SetIobitmap = 7;
 }
-
-/// <summary>mmuext_op commands (xen.h MMUEXT_*) and struct mmuext_op (24 bytes: cmd, arg1, arg2).</summary>
-public static class MmuextOp
-{
-    public const int Size = 24;
-
-    public const int PinL1Table = 0;
-    public const int PinL2Table = 1;
-    public const int PinL3Table = 2;
-    public const int PinL4Table = 3;
-    public const int UnpinTable = 4;
-    public const int NewBaseptr = 5;
-    public const int TlbFlushLocal = 6;
-    public const int InvlpgLocal = 7;
-    public const int TlbFlushMulti = 8;
-    public const int InvlpgMulti = 9;
-    public const int TlbFlushAll = 10;
-    public const int InvlpgAll = 11;
-    public const int FlushCache = 12;
-    public const int SetLdt = 13;
-    public const int NewUserBaseptr = 15;
-    public const int ClearPage = 16;
-    public const int CopyPage = 17;
-    public const int MarkSuper = 18;
-    public const int UnmarkSuper = 19;
-    public const int FlushCacheGlobal = 20;
-}

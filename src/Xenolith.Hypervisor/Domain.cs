@@ -1,11 +1,12 @@
 using Xenolith.Abi;
+using Xenolith.Hypervisor.Memory;
 using Xenolith.Hypervisor.Pv;
 using Xenolith.Kvm;
 
 namespace Xenolith.Hypervisor;
 
 /// <summary>A PV domain: its memory, its KVM VM, its vCPUs and its lifecycle.</summary>
-public sealed class Domain : IDisposable
+public sealed partial class Domain : IDisposable, IPageTableOwner
 {
     private readonly List<Vcpu> _vcpus = [];
     private readonly TaskCompletionSource<DomainExit> _exit = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -86,7 +87,22 @@ public sealed class Domain : IDisposable
     }
 
     /// <summary>The frame stops being a page table: KVM must keep no shadow of it.</summary>
-    public void QueueShadowDrop(ulong mfn) => QueueShadowSync((mfn << Memory.MachineMemory.PageShift) + 1);
+    public void QueueShadowDrop(ulong mfn) => QueueShadowSync((mfn << MachineMemory.PageShift) + 1);
+
+    void IPageTableOwner.WriteHypervisorL4Slots(Span<ulong> l4) => Mappings.WriteL4Slots(l4);
+
+    /// <summary>
+    /// Pins the builder's L4 (as Xen's domain builder does with MMUEXT_PIN_L4_TABLE), validating
+    /// every bootstrap table beneath it and filling in the hypervisor's slots.
+    /// </summary>
+    public void PinBootstrapPageTables(ulong l4Mfn)
+    {
+        int rc;
+        lock (Xen.Memory.SyncRoot)
+            rc = Xen.PageTypes.Pin(l4Mfn, FrameType.L4PageTable, this);
+        if (rc != 0)
+            throw new InvalidOperationException($"the bootstrap page tables do not validate ({rc})");
+    }
 
     internal List<ulong>? TakeShadowSyncs()
     {
@@ -120,6 +136,8 @@ public sealed class Domain : IDisposable
         _p2m = Xen.Memory.Allocate(Id, pages);
         for (ulong pfn = 0; pfn < pages; pfn++)
             Xen.Memory.SetMachineToPhys(_p2m[pfn], pfn);
+        TotalPages = pages;
+        MaxPages = Math.Max(MaxPages, pages);
     }
 
     public Vcpu CreateVcpu(int id, in VcpuStartState start)
@@ -159,9 +177,9 @@ public sealed class Domain : IDisposable
             vcpu.Dispose();
         Vm.Dispose();
         Xen.ReleaseDomain(this);
-        Xen.Memory.Free(_p2m);
+        // Whatever the guest's tables still reference, the VM is gone: every frame goes back.
+        Xen.Memory.FreeAllOwnedBy(Id);
         Xen.Memory.Free(Mappings.Frames);
-        Xen.Memory.Free([SharedInfoMfn]);
     }
 }
 

@@ -157,7 +157,7 @@ public sealed partial class Vcpu : IEmulatedCpu
 
     public long GetDebugRegister(int register, out ulong value) => DebugRegisters.Get(Pv, register, out value);
 
-    bool IEmulatedCpu.LoadKernelBasePointer(ulong mfn) => SetKernelBasePointer(mfn);
+    bool IEmulatedCpu.LoadKernelBasePointer(ulong mfn) => SetKernelBasePointer(mfn) == 0;
 
     /// <summary>wrmsr 0x40000000: the hypercall page, into a frame the domain owns and may write.</summary>
     bool IEmulatedCpu.WriteHypercallPage(ulong gmfn)

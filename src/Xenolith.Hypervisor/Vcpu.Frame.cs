@@ -293,26 +293,53 @@ public sealed partial class Vcpu
         return (long)context.Rax;
     }
 
-    /// <summary>MMUEXT_NEW_BASEPTR / mov to %cr3: a new kernel L4 (one the hypervisor has validated).</summary>
-    internal bool SetKernelBasePointer(ulong mfn)
+    /// <summary>
+    /// MMUEXT_NEW_BASEPTR / mov to %cr3: a new kernel L4, which holds an L4 type reference (and is
+    /// validated by taking it) for as long as it is the base. Returns 0 or Xen's error.
+    /// </summary>
+    internal int SetKernelBasePointer(ulong mfn)
     {
-        if (!IsValidatedRoot(mfn))
-            return false;
+        if (mfn == Pv.KernelBaseMfn)
+            return 0;
+        int rc = ReplaceBaseReference(Pv.KernelBaseMfn, mfn);
+        if (rc != 0)
+            return rc;
         Pv.KernelBaseMfn = mfn;
         if (InKernelMode)
             SetCr3(mfn);
-        return true;
+        return 0;
     }
 
     /// <summary>MMUEXT_NEW_USER_BASEPTR: the L4 for guest user mode; 0 clears it.</summary>
-    internal bool SetUserBasePointer(ulong mfn)
+    internal int SetUserBasePointer(ulong mfn)
     {
-        if (mfn != 0 && !IsValidatedRoot(mfn))
-            return false;
+        if (mfn == Pv.UserBaseMfn)
+            return 0;
+        int rc = ReplaceBaseReference(Pv.UserBaseMfn, mfn);
+        if (rc != 0)
+            return rc;
         Pv.UserBaseMfn = mfn;
         if (!InKernelMode && mfn != 0)
             SetCr3(mfn);
-        return true;
+        return 0;
+    }
+
+    /// <summary>Takes the new base's L4 reference before dropping the old one's (0 means none).</summary>
+    private int ReplaceBaseReference(ulong oldMfn, ulong newMfn)
+    {
+        PageTypes types = Domain.Xen.PageTypes;
+        lock (types.Memory.SyncRoot)
+        {
+            if (newMfn != 0)
+            {
+                int rc = types.GetPageAndType(newMfn, FrameType.L4PageTable, Domain);
+                if (rc != 0)
+                    return rc;
+            }
+            if (oldMfn != 0)
+                types.PutPageAndType(oldMfn, Domain);
+        }
+        return 0;
     }
 
     private void SetCr3(ulong mfn)
@@ -324,13 +351,6 @@ public sealed partial class Vcpu
         sregs.Cr3 = cr3;
         _kvm.MarkSregsDirty();
     }
-
-    /// <summary>
-    /// An L4 this domain may run on. Until the validating MMU (which validates any L4 on pin or first
-    /// use), that is an L4 the hypervisor itself built and typed: the builder's bootstrap table.
-    /// </summary>
-    private bool IsValidatedRoot(ulong mfn) =>
-        Domain.Xen.Memory.OwnerOf(mfn) == Domain.Id && Domain.Xen.Memory.TypeOf(mfn) == FrameType.L4PageTable;
 
     /// <summary>vcpu_info.evtchn_upcall_mask, the guest's virtual interrupt flag.</summary>
     public bool EventsMasked

@@ -81,6 +81,8 @@ public sealed partial class Vcpu : IDisposable
         sregs.Gdt = new KvmDtable { Base = Area.GdtVa, Limit = HypervisorLayout.GdtPages * 4096 - 1 };
         sregs.Idt = new KvmDtable { Base = HypervisorLayout.IdtVa, Limit = 256 * 16 - 1 };
         _kvm.SetSregs(sregs);
+        if (ReplaceBaseReference(0, start.Cr3 >> MachineMemory.PageShift) != 0)
+            throw new InvalidOperationException("vCPU start: the page-table base is not a valid L4 of this domain");
         Pv.KernelBaseMfn = start.Cr3 >> MachineMemory.PageShift;
 
         _kvm.SetMsrs([
@@ -203,10 +205,11 @@ public sealed partial class Vcpu : IDisposable
         {
             case HypervisorLayout.HypercallPort:
                 LoadFrameFromRegisters();
-                long result = Hypercall();
+                long result = Hypercall(viaSyscall: false);
                 if (_stop)
                     return;
-                regs.Rax = (ulong)result;
+                if (!ResumeContinuation(viaSyscall: false))
+                    regs.Rax = (ulong)result;
                 _kvm.MarkRegsDirty();
                 StoreFrame();
                 break;
@@ -218,13 +221,6 @@ public sealed partial class Vcpu : IDisposable
         }
     }
 
-    private long Hypercall()
-    {
-        // Xen refuses hypercalls from guest user mode.
-        if (!InKernelMode)
-            return -XenErrno.EPERM;
-        return Domain.Xen.Hypercalls.Dispatch(this, HypercallArguments.FromRegisters(_kvm.Regs));
-    }
 
     /// <summary>
     /// <c>syscall</c>: from guest kernel mode a hypercall (what Linux issues), returning to rcx with
@@ -242,10 +238,11 @@ public sealed partial class Vcpu : IDisposable
         }, changed: true);
         if (InKernelMode)
         {
-            long result = Hypercall();
+            long result = Hypercall(viaSyscall: true);
             if (_stop)
                 return;
-            regs.Rax = (ulong)result;
+            if (!ResumeContinuation(viaSyscall: true))
+                regs.Rax = (ulong)result;
         }
         else
         {

@@ -27,6 +27,7 @@ public sealed class XenHypervisor : IDisposable
         {
             Memory = new MachineMemory(machineMemoryBytes);
             GuestMemory = new GuestPageTables(Memory);
+            PageTypes = new PageTypes(Memory);
             Trampoline = new Trampoline(Memory);
             Cpuid = Kvm.GetSupportedCpuid();
             Hypercalls = new HypercallTable();
@@ -39,6 +40,9 @@ public sealed class XenHypervisor : IDisposable
             DescriptorTableHypercalls.Register(Hypercalls);
             DebugRegisterHypercalls.Register(Hypercalls);
             MmuextOpHypercall.Register(Hypercalls);
+            MmuUpdateHypercall.Register(Hypercalls);
+            UpdateVaMappingHypercall.Register(Hypercalls);
+            MulticallHypercall.Register(Hypercalls);
             PhysdevOpHypercall.Register(Hypercalls);
             CpuidPolicy = new CpuidPolicy(Cpuid, XenBuildInfo.Major, XenBuildInfo.Minor);
         }
@@ -54,6 +58,9 @@ public sealed class XenHypervisor : IDisposable
     internal KvmSystem Kvm { get; }
     public MachineMemory Memory { get; }
     public GuestPageTables GuestMemory { get; }
+
+    /// <summary>Frame types, reference counts and page-table validation for every domain.</summary>
+    public PageTypes PageTypes { get; }
     public Trampoline Trampoline { get; }
     public HypercallTable Hypercalls { get; }
     internal KvmCpuidEntry2[] Cpuid { get; }

@@ -39,7 +39,8 @@ public static class PvDomainBuilder
             domain.PopulatePhysmap(request.MemoryMiB * 256);
             var context = new PvLoadContext(domain.P2m, domain.SharedInfoMfn, StoreEvtchn, ConsoleEvtchn);
             PvBootImage boot = PvImageLoader.Load(xen.Memory, context, image, request.Ramdisk.Span, request.CommandLine);
-            domain.Mappings.WriteL4Slots(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ulong>(xen.Memory.Frame(boot.L4Mfn)));
+            domain.MemoryMap = [new E820Entry(0, domain.TotalPages << 12, E820Entry.Ram)];
+            domain.PinBootstrapPageTables(boot.L4Mfn);
             domain.CreateVcpu(0, boot.Start);
             return (domain, boot);
         }

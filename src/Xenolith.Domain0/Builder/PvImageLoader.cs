@@ -83,7 +83,6 @@ public static class PvImageLoader
         ulong nextTable = layout.PfnOf(layout.PageTablesStart);
         ulong firstTablePfn = nextTable, lastTablePfn = nextTable + counts.Total - 1;
         ulong l4Mfn = context.P2m[(int)nextTable++];
-        memory.SetType(l4Mfn, FrameType.L4PageTable);
         var tables = new Dictionary<(int Level, ulong Index), ulong>();
 
         // Allocate tables level by level so the L4 comes first, then all L3s, L2s, L1s.
@@ -93,7 +92,6 @@ public static class PvImageLoader
             for (ulong index = layout.VirtBase >> shift; index <= (layout.MappingEnd - 1) >> shift; index++)
             {
                 ulong mfn = context.P2m[(int)nextTable++];
-                memory.SetType(mfn, level switch { 3 => FrameType.L3PageTable, 2 => FrameType.L2PageTable, _ => FrameType.L1PageTable });
                 tables[(level, index)] = mfn;
             }
         }

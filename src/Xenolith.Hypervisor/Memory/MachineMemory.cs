@@ -16,7 +16,7 @@ public sealed class MachineMemory : IDisposable
     public const ulong InvalidPfn = ulong.MaxValue;
 
     private readonly PageInfo[] _pages;
-    private readonly ulong[] _m2p;
+    private readonly ulong[] _m2pFrames;
     private readonly Stack<ulong> _free;
     private readonly Lock _lock = new();
 
@@ -26,17 +26,23 @@ public sealed class MachineMemory : IDisposable
         Block = MemoryBlock.CreateShared(bytes, "xenolith-machine-memory");
         FrameCount = bytes >> PageShift;
         _pages = new PageInfo[FrameCount];
-        _m2p = new ulong[FrameCount];
         for (ulong mfn = 0; mfn < FrameCount; mfn++)
             _pages[mfn].Owner = DomainIds.Invalid;
-        Array.Fill(_m2p, InvalidPfn);
         // Frame 0 is never handed out: a zero machine address stays an obvious bug.
         _free = new Stack<ulong>((int)FrameCount);
         for (ulong mfn = FrameCount - 1; mfn >= 1; mfn--)
             _free.Push(mfn);
         _pages[0].Owner = DomainIds.Xen;
         _pages[0].RefCount = 1;
+
+        // The M2P lives in machine frames of its own so that guests can map it read-only.
+        _m2pFrames = Allocate(DomainIds.Xen, (FrameCount * sizeof(ulong) + PageSize - 1) / PageSize);
+        foreach (ulong frame in _m2pFrames)
+            Frame(frame).Fill(0xff);
     }
+
+    /// <summary>The frames holding the machine-to-physical table, in order (8 bytes per mfn, ~0 = invalid).</summary>
+    public IReadOnlyList<ulong> MachineToPhysFrames => _m2pFrames;
 
     /// <summary>
     /// The lock every page-type and reference-count change holds (Xen takes per-page locks and
@@ -149,15 +155,18 @@ public sealed class MachineMemory : IDisposable
     {
         Frame(mfn).Clear();
         _pages[mfn] = new PageInfo { Owner = DomainIds.Invalid };
-        _m2p[mfn] = InvalidPfn;
+        SetMachineToPhys(mfn, InvalidPfn);
         _free.Push(mfn);
     }
 
     public Span<byte> Frame(ulong mfn) => Block.GetSpan(mfn << PageShift, PageSize);
 
-    public ulong MachineToPhys(ulong mfn) => mfn < FrameCount ? _m2p[mfn] : InvalidPfn;
+    public ulong MachineToPhys(ulong mfn) => mfn < FrameCount ? M2pEntry(mfn) : InvalidPfn;
 
-    public void SetMachineToPhys(ulong mfn, ulong pfn) => _m2p[mfn] = pfn;
+    public void SetMachineToPhys(ulong mfn, ulong pfn) => M2pEntry(mfn) = pfn;
+
+    private ref ulong M2pEntry(ulong mfn) =>
+        ref System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ulong>(Frame(_m2pFrames[mfn / (PageSize / sizeof(ulong))]))[(int)(mfn % (PageSize / sizeof(ulong)))];
 
     public void Dispose() => Block.Dispose();
 }

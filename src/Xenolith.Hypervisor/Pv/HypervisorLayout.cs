@@ -35,6 +35,13 @@ public static class HypervisorLayout
     public const ulong ShadowSyncListOffset = 0x1_7000; // 0x1_6000 is a guard
 
     /// <summary>
+    /// PML4 slot 257: the read-only machine-to-physical table every PV guest may read. Xen puts it
+    /// in slot 256, which PVM hosts reserve; guests find it through XENMEM_machphys_mapping.
+    /// </summary>
+    public const int M2pSlot = 257;
+    public const ulong M2pBase = 0xffff_0000_0000_0000UL | ((ulong)M2pSlot << 39);
+
+    /// <summary>
     /// PML4 slot 262 (Xen's directmap slot): all of machine memory, supervisor-only, 2 MiB pages, so
     /// hypervisor code running inside a guest's VM (the shadow-sync stub) can reach any frame.
     /// </summary>

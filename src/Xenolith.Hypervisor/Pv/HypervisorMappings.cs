@@ -39,12 +39,13 @@ public sealed class HypervisorMappings
 
     /// <summary>
     /// Xen's init_xen_l4_slots: the hypervisor's entries in PML4 slots 256-271 of a guest L4 (the
-    /// trampoline, the directmap); every other slot in that range is cleared.
+    /// read-only M2P, the trampoline, the directmap); every other slot in that range is cleared.
     /// </summary>
     public void WriteL4Slots(Span<ulong> l4)
     {
         int first = Pte.Index(Abi.X86Layout.HypervisorVirtStart, 4);
         l4[first..(first + HypervisorSlots)].Clear();
+        l4[HypervisorLayout.M2pSlot] = Pte.Make(_trampoline.M2pL3Mfn, Pte.Present | Pte.User | Pte.Accessed);
         l4[HypervisorLayout.TrampolineSlot] = L4Entry;
         l4[HypervisorLayout.DirectmapSlot] = Pte.Make(_trampoline.DirectmapL3Mfn, TableFlags & ~Pte.User);
     }

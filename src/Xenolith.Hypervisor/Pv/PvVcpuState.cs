@@ -47,6 +47,10 @@ public sealed class PvVcpuState
     /// <summary>Virtual IOPL, 0-3 (PHYSDEVOP_set_iopl): guest kernel mode counts as ring 1, user as ring 3.</summary>
     public int Iopl { get; set; }
 
+    /// <summary>MMUEXT_SET_LDT: the guest's LDT (linear address, descriptor count); 0 entries for none.</summary>
+    public ulong LdtBase { get; set; }
+    public uint LdtEntries { get; set; }
+
     /// <summary>Machine frame of the L4 in use in guest kernel mode (MMUEXT_NEW_BASEPTR).</summary>
     public ulong KernelBaseMfn { get; set; }
 

@@ -23,6 +23,7 @@ public sealed class Trampoline
         TrampolineCode.WriteIdt(memory.Frame(IdtMfn));
         TrampolineCode.WriteShadowSyncPage(memory.Frame(ShadowSyncMfn));
         DirectmapL3Mfn = BuildDirectmap(memory);
+        M2pL3Mfn = BuildM2pMapping(memory);
         TrampolineCode.WriteStubPage(memory.Frame(StubsMfn));
         TrampolineCode.WriteSyscallPage(memory.Frame(SyscallMfn));
     }
@@ -35,6 +36,37 @@ public sealed class Trampoline
 
     /// <summary>The L3 behind <see cref="HypervisorLayout.DirectmapSlot"/>, shared by every domain.</summary>
     public ulong DirectmapL3Mfn { get; }
+
+    /// <summary>The L3 behind <see cref="HypervisorLayout.M2pSlot"/>: the M2P, user-readable, shared by every domain.</summary>
+    public ulong M2pL3Mfn { get; }
+
+    /// <summary>Maps the M2P frames read-only, user-accessible, in order from <see cref="HypervisorLayout.M2pBase"/>.</summary>
+    private static ulong BuildM2pMapping(MachineMemory memory)
+    {
+        const ulong upper = Pte.Present | Pte.User | Pte.Accessed;
+        const ulong leaf = Pte.Present | Pte.User | Pte.Accessed | Pte.NoExecute;
+        ulong l3 = memory.Allocate(DomainIds.Xen);
+        var l2ByIndex = new Dictionary<int, ulong>();
+        var l1ByIndex = new Dictionary<(int, int), ulong>();
+        IReadOnlyList<ulong> frames = memory.MachineToPhysFrames;
+        for (int i = 0; i < frames.Count; i++)
+        {
+            ulong va = (ulong)i << MachineMemory.PageShift;
+            int i3 = Pte.Index(va, 3), i2 = Pte.Index(va, 2);
+            if (!l2ByIndex.TryGetValue(i3, out ulong l2))
+            {
+                l2 = l2ByIndex[i3] = memory.Allocate(DomainIds.Xen);
+                MemoryMarshal.Cast<byte, ulong>(memory.Frame(l3))[i3] = Pte.Make(l2, upper);
+            }
+            if (!l1ByIndex.TryGetValue((i3, i2), out ulong l1))
+            {
+                l1 = l1ByIndex[(i3, i2)] = memory.Allocate(DomainIds.Xen);
+                MemoryMarshal.Cast<byte, ulong>(memory.Frame(l2))[i2] = Pte.Make(l1, upper);
+            }
+            MemoryMarshal.Cast<byte, ulong>(memory.Frame(l1))[Pte.Index(va, 1)] = Pte.Make(frames[i], leaf);
+        }
+        return l3;
+    }
 
     /// <summary>Maps the whole pool at <see cref="HypervisorLayout.DirectmapBase"/> with 2 MiB pages.</summary>
     private static ulong BuildDirectmap(MachineMemory memory)

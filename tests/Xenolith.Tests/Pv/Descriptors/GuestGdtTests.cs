@@ -120,7 +120,8 @@ public sealed class GuestGdtTests : IDisposable
     public void Set_RefusesFramesInAnotherUse(FrameType type)
     {
         ulong frame = GuestFrame();
-        _memory.SetType(frame, type);
+        _memory.Page(frame).Type = type;        // in use: one type reference held
+        _memory.Page(frame).TypeCount = 1;
         Assert.Equal(-XenErrno.EINVAL, _gdt.Set([frame], 1));
         Assert.Equal(type, _memory.TypeOf(frame));
     }

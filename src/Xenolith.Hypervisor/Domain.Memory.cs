@@ -1,0 +1,21 @@
+namespace Xenolith.Hypervisor;
+
+// The domain's memory allowance (Xen's tot_pages / max_pages) and its e820 map.
+public sealed partial class Domain
+{
+    /// <summary>Frames the domain holds (Xen's tot_pages).</summary>
+    public ulong TotalPages { get; internal set; }
+
+    /// <summary>The most it may hold (Xen's max_pages): ballooning stays within this.</summary>
+    public ulong MaxPages { get; set; }
+
+    /// <summary>The e820 map the toolstack set (XENMEM_set_memory_map); empty means none was set.</summary>
+    public IReadOnlyList<E820Entry> MemoryMap { get; set; } = [];
+}
+
+/// <summary>One e820 record as XENMEM_memory_map returns it (20 bytes packed).</summary>
+public readonly record struct E820Entry(ulong Address, ulong Size, uint Type)
+{
+    public const uint Ram = 1;
+    public const uint Reserved = 2;
+}

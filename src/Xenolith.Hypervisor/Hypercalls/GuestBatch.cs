@@ -1,0 +1,73 @@
+using System.Runtime.InteropServices;
+using Xenolith.Abi;
+
+namespace Xenolith.Hypervisor.Hypercalls;
+
+/// <summary>
+/// The shape mmu_update and mmuext_op share: an array of fixed-size requests, a count whose top
+/// bit marks a resumed continuation (the running total then comes from *pdone), a foreign domain
+/// argument, processing that stops at the first error, and *pdone written with the number done.
+/// Long batches yield with a continuation that re-issues the call for the rest.
+/// </summary>
+internal static class GuestBatch
+{
+    public delegate long Operation<T>(Vcpu caller, in T request) where T : unmanaged;
+
+    public static long Run<T>(Vcpu caller, in HypercallArguments args, Hypercall number, Operation<T> operation) where T : unmanaged
+    {
+        ulong requests = args.Arg1;
+        uint count = HypercallArguments.AsUInt(args.Arg2);
+        ulong doneVa = args.Arg3;
+        uint done = 0;
+        if ((count & MmuUpdate.Preempted) != 0)
+        {
+            count &= ~MmuUpdate.Preempted;
+            if (doneVa != 0 && caller.ReadGuest(doneVa, out done) != 0)
+                return -XenErrno.EFAULT;
+        }
+        long rc = CheckForeignDomain(caller, args.Arg4);
+        if (rc == -XenErrno.ESRCH)
+            return rc;
+        int size = Marshal.SizeOf<T>();
+        uint i = 0;
+        for (; rc == 0 && i < count; i++)
+        {
+            if (i > 0 && caller.ShouldPreemptHypercall())
+            {
+                caller.CreateContinuation(args with
+                {
+                    Arg1 = requests + (ulong)i * (ulong)size,
+                    Arg2 = (count - i) | MmuUpdate.Preempted,
+                });
+                break;
+            }
+            if (caller.ReadGuest(requests + (ulong)i * (ulong)size, out T request) != 0)
+            {
+                rc = -XenErrno.EFAULT;
+                break;
+            }
+            rc = operation(caller, request);
+            if (rc != 0 || caller.Domain.IsDying)
+                break;
+        }
+        uint total = done + i;
+        if (doneVa != 0 && caller.CopyToGuest(doneVa, MemoryMarshal.AsBytes(new ReadOnlySpan<uint>(in total))) != 0 && rc == 0)
+            rc = -XenErrno.EFAULT;
+        return rc;
+    }
+
+    /// <summary>
+    /// foreigndom: DOMID_SELF or the caller's own id; an unprivileged domain naming any other
+    /// existing domain (as the frames' or the tables' owner) gets -EPERM, a missing one -ESRCH.
+    /// </summary>
+    private static long CheckForeignDomain(Vcpu caller, ulong foreign)
+    {
+        ushort pageOwner = (ushort)foreign;
+        ushort tableOwner = (ushort)(foreign >> 16);
+        if (tableOwner != 0 && tableOwner - 1 != caller.Domain.Id)
+            return caller.Domain.Xen.FindDomain((ushort)(tableOwner - 1)) is null ? -XenErrno.ESRCH : -XenErrno.EPERM;
+        if (pageOwner == DomainIds.Self || pageOwner == caller.Domain.Id)
+            return 0;
+        return caller.Domain.Xen.FindDomain(pageOwner) is null ? -XenErrno.ESRCH : -XenErrno.EPERM;
+    }
+}
