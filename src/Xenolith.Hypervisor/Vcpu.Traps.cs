@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Xenolith.Abi;
+using Xenolith.Hypervisor.Memory;
 using Xenolith.Hypervisor.Pv;
 using Xenolith.Hypervisor.Pv.Emulation;
 
@@ -182,10 +183,43 @@ public sealed partial class Vcpu
     private void PageFault(ulong errorCode)
     {
         ulong cr2 = _kvm.Sregs.Cr2;
+        if ((errorCode & PageFaultWriteProtectMask) == PageFaultWriteProtect && TryEmulatePageTableWrite(cr2))
+            return;
         Pv.Cr2 = cr2;
         MemoryMarshal.Write(VcpuInfo[SharedInfoLayout.ArchCr2..], cr2);
         errorCode = (errorCode & ~PageFaultUser) | (InKernelMode ? 0 : PageFaultUser);
         InjectException(VectorPageFault, errorCode);
+    }
+
+    /// <summary>Error-code bits P, W, RSVD, I/D: a write to a present page, not a reserved-bit or fetch fault.</summary>
+    private const ulong PageFaultWriteProtectMask = 1 | 2 | 8 | 16, PageFaultWriteProtect = 1 | 2;
+
+    /// <summary>
+    /// Xen's ptwr path: a guest kernel with VMASST_TYPE_writable_pagetables wrote into one of its
+    /// own validated L1 tables through a read-only mapping. The store is emulated and committed
+    /// through mod_l1_entry; false (the #PF goes to the guest) if it is not such a write or the
+    /// new entry is refused.
+    /// </summary>
+    private bool TryEmulatePageTableWrite(ulong cr2)
+    {
+        if (!InKernelMode || !Domain.IsVmAssistEnabled(VmAssist.TypeWritablePagetables) || !GuestPageTables.IsGuestAddress(cr2))
+            return false;
+        PageTypes types = Domain.Xen.PageTypes;
+        lock (types.Memory.SyncRoot)
+        {
+            if (!Memory.TryTranslate(_kvm.Sregs.Cr3, cr2, write: false, out ulong machineAddress)
+                || Memory.TryTranslate(_kvm.Sregs.Cr3, cr2, write: true, out _))
+                return false;
+            ulong l1 = machineAddress >> MachineMemory.PageShift;
+            ref PageInfo page = ref types.Memory.Page(l1);
+            if (page.Owner != Domain.Id || page.Type != FrameType.L1PageTable || !page.IsValidated || page.TypeCount == 0)
+                return false;
+            return PageTableWriteEmulator.TryEmulate(this, cr2,
+                entryAddress => types.Entries(l1)[Index(entryAddress)],
+                (entryAddress, value) => types.ModifyEntry(l1, Index(entryAddress), value, 1, preserveAccessedDirty: false, Domain) == 0);
+        }
+
+        static int Index(ulong va) => (int)((va & (MachineMemory.PageSize - 1)) / sizeof(ulong));
     }
 
     private void DebugException()

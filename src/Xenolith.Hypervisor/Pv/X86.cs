@@ -7,6 +7,7 @@ public static class X86
     public const ulong Cr4Pae = 1UL << 5, Cr4Osfxsr = 1UL << 9, Cr4Osxmmexcpt = 1UL << 10;
     public const ulong EferSce = 1UL << 0, EferLme = 1UL << 8, EferLma = 1UL << 10, EferNxe = 1UL << 11;
 
+    public const ulong RflagsCf = 1UL << 0, RflagsPf = 1UL << 2, RflagsAf = 1UL << 4, RflagsZf = 1UL << 6, RflagsSf = 1UL << 7, RflagsOf = 1UL << 11;
     public const ulong RflagsReserved = 1UL << 1, RflagsTf = 1UL << 8, RflagsIf = 1UL << 9, RflagsDf = 1UL << 10;
     public const ulong RflagsIopl = 3UL << 12, RflagsNt = 1UL << 14, RflagsRf = 1UL << 16, RflagsVm = 1UL << 17, RflagsAc = 1UL << 18;
     /// <summary>Flags a guest may hold: arithmetic, TF, DF, AC and ID. IOPL, NT, VM and RF stay clear; IF stays set.</summary>
