@@ -58,6 +58,13 @@ internal sealed class ConsoleRecorder
         throw new BenchmarkException($"the guest never printed \"{text}\"; its console:\n{Transcript}");
     }
 
+    /// <summary>When each line reading exactly <paramref name="text"/> was completed, in order.</summary>
+    public IReadOnlyList<long> TimestampsOfLine(string text)
+    {
+        lock (_lock)
+            return [.. _lines.Where(l => l.Text == text).Select(l => l.Timestamp)];
+    }
+
     private void OnOutput(ReadOnlySpan<byte> data)
     {
         long now = Stopwatch.GetTimestamp();

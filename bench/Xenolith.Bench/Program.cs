@@ -12,6 +12,8 @@ Benchmark[] benchmarks =
             [new("usersyscall", "syscall.round_trip"), new("usersyscallgs", "syscall.round_trip_sregs")], progress)),
     new("exception", "an int3 bounced to the guest kernel's handler and back with iret (two exits at least)",
         progress => GuestLoopBenchmark.RunAsync("exception", [new("exception", "exception.bounce")], progress)),
+    new("mmu", "mapping 1024 pages: one batched mmu_update, 1024 single mmu_updates, 1024 trapped page-table writes",
+        MmuBenchmark.RunAsync),
     new("boot", "process start and in-process build to the hello guest's first console byte", BootBenchmark.RunAsync),
 ];
 

@@ -61,6 +61,22 @@ extern char hypercall_page[4096];
 	(type)__res;                                                      \
 })
 
+#define _hypercall5(type, name, a1, a2, a3, a4, a5)                       \
+({                                                                        \
+	register long __res asm("rax");                                   \
+	register long __a1 asm("rdi") = (long)(a1);                       \
+	register long __a2 asm("rsi") = (long)(a2);                       \
+	register long __a3 asm("rdx") = (long)(a3);                       \
+	register long __a4 asm("r10") = (long)(a4);                       \
+	register long __a5 asm("r8") = (long)(a5);                        \
+	asm volatile(_hypercall_call(name)                                \
+		     : "=r"(__res), "+r"(__a1), "+r"(__a2), "+r"(__a3),   \
+		       "+r"(__a4), "+r"(__a5)                             \
+		     : [off] "i"(__HYPERVISOR_##name * 32)                \
+		     : "rcx", "r11", "memory");                           \
+	(type)__res;                                                      \
+})
+
 static inline long HYPERVISOR_console_io(int cmd, unsigned long count,
 					 char *buf)
 {

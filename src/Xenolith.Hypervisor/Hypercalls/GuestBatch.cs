@@ -11,6 +11,8 @@ namespace Xenolith.Hypervisor.Hypercalls;
 /// </summary>
 internal static class GuestBatch
 {
+    private const int MachineMemoryPageSize = Memory.MachineMemory.PageSize;
+
     public delegate long Operation<T>(Vcpu caller, in T request) where T : unmanaged;
 
     public static long Run<T>(Vcpu caller, in HypercallArguments args, Hypercall number, Operation<T> operation) where T : unmanaged
@@ -29,6 +31,9 @@ internal static class GuestBatch
         if (rc == -XenErrno.ESRCH)
             return rc;
         int size = Marshal.SizeOf<T>();
+        // Requests are copied in a page's worth at a time: one guest page-table walk per chunk, not per request.
+        Span<T> chunk = new T[Math.Max(1, MachineMemoryPageSize / size)];
+        uint chunkStart = 0, chunkCount = 0;
         uint i = 0;
         for (; rc == 0 && i < count; i++)
         {
@@ -41,12 +46,22 @@ internal static class GuestBatch
                 });
                 break;
             }
-            if (caller.ReadGuest(requests + (ulong)i * (ulong)size, out T request) != 0)
+            if (i - chunkStart >= chunkCount)
             {
-                rc = -XenErrno.EFAULT;
-                break;
+                chunkStart = i;
+                chunkCount = (uint)Math.Min((ulong)chunk.Length, count - i);
+                if (caller.CopyFromGuest(requests + (ulong)i * (ulong)size, MemoryMarshal.AsBytes(chunk[..(int)chunkCount])) != 0)
+                {
+                    // Somewhere in this chunk a request is unreadable: fall back to one at a time to find it.
+                    chunkCount = 1;
+                    if (caller.CopyFromGuest(requests + (ulong)i * (ulong)size, MemoryMarshal.AsBytes(chunk[..1])) != 0)
+                    {
+                        rc = -XenErrno.EFAULT;
+                        break;
+                    }
+                }
             }
-            rc = operation(caller, request);
+            rc = operation(caller, chunk[(int)(i - chunkStart)]);
             if (rc != 0 || caller.Domain.IsDying)
                 break;
         }

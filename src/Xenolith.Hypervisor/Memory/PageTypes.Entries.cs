@@ -48,13 +48,14 @@ public sealed partial class PageTypes
         Span<ulong> entries = Entries(tableMfn);
         ulong old = entries[index];
         bool oldPresent = (old & Pte.Present) != 0;
+        // Xen's update_intpte ORs the live entry's A/D into whatever it stores, present or not.
+        if (preserveAccessedDirty)
+            value |= old & (Pte.Accessed | Pte.Dirty);
         if ((value & Pte.Present) != 0)
         {
             if ((value & PageTableRules.Disallowed(level)) != 0)
                 return -XenErrno.EINVAL;
             value = PageTableRules.Adjust(value, level);
-            if (preserveAccessedDirty)
-                value |= old & (Pte.Accessed | Pte.Dirty);
             bool sameReferences = oldPresent && ((old ^ value) & PageTableRules.ReferenceBits) == 0;
             if (!sameReferences)
             {

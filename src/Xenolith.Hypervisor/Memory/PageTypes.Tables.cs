@@ -58,6 +58,9 @@ public sealed partial class PageTypes
         }
     }
 
+    /// <summary>INVALID_MFN as a 52-bit physical address's frame number.</summary>
+    private const ulong InvalidMfn = 0xff_ffff_ffff;
+
     /// <summary>
     /// get_page_from_lNe for a present entry of table <paramref name="tableMfn"/>: an L1 entry takes
     /// a general reference to a frame the domain owns, and a writable-type one if it maps it
@@ -72,7 +75,7 @@ public sealed partial class PageTypes
             // Past the frame table is I/O space, which no domain here may map; a frame owned by
             // anyone else (another domain, Xen, or nobody) is busy.
             if (!Memory.IsValidFrame(target))
-                return -XenErrno.EPERM;
+                return target == InvalidMfn ? -XenErrno.EINVAL : -XenErrno.EPERM;
             if (!GetPage(target, owner))
                 return -XenErrno.EBUSY;
             if ((entry & Pte.Writable) != 0 && GetPageType(target, FrameType.Writable, owner) != 0)
