@@ -11,6 +11,13 @@ public sealed partial class Domain
 
     /// <summary>The e820 map the toolstack set (XENMEM_set_memory_map); empty means none was set.</summary>
     public IReadOnlyList<E820Entry> MemoryMap { get; set; } = [];
+
+    /// <summary>
+    /// A frame the domain owns that the hypervisor holds for it (Xen's xenheap pages shared with the
+    /// guest; here shared_info): not counted in <see cref="TotalPages"/>, and memory_op never lets the
+    /// guest give it back or exchange it.
+    /// </summary>
+    internal bool IsHypervisorPage(ulong mfn) => mfn == SharedInfoMfn;
 }
 
 /// <summary>One e820 record as XENMEM_memory_map returns it (20 bytes packed).</summary>

@@ -43,6 +43,7 @@ public sealed class XenHypervisor : IDisposable
             MmuUpdateHypercall.Register(Hypercalls);
             UpdateVaMappingHypercall.Register(Hypercalls);
             MulticallHypercall.Register(Hypercalls);
+            MemoryOpHypercall.Register(Hypercalls);
             PhysdevOpHypercall.Register(Hypercalls);
             CpuidPolicy = new CpuidPolicy(Cpuid, XenBuildInfo.Major, XenBuildInfo.Minor);
         }
