@@ -10,6 +10,7 @@
  * Command line: (none) runs the checks; bench=N times N rounds of the three
  * ways of mapping 1024 pages and of 1024 null hypercalls, between lines
  * "mmu: begin <what> 1024" and "mmu: end <what>". */
+#include "check.h"
 #include "console.h"
 #include "hypercall.h"
 #include "lib.h"
@@ -28,64 +29,6 @@
 #define L1_ADJUST       (_PAGE_USER | _PAGE_GUEST_KERNEL)
 
 /* ---- Reporting ------------------------------------------------------------ */
-
-static int failures;
-static const char *check_name;
-static int check_failed;
-
-static void begin(const char *name)
-{
-	check_name = name;
-	check_failed = 0;
-}
-
-static void end(void)
-{
-	if (check_failed)
-		failures++;
-	else
-		printk("ok %s\n", check_name);
-	check_name = NULL;
-}
-
-/* The first unmet expectation of a check prints its FAIL line. */
-static void fail(const char *what)
-{
-	if (check_failed)
-		return;
-	check_failed = 1;
-	printk("FAIL %s: %s\n", check_name, what);
-}
-
-static void want_rc(const char *what, long got, long want)
-{
-	if (check_failed || got == want)
-		return;
-	check_failed = 1;
-	printk("FAIL %s: %s: got %ld, want %ld\n", check_name, what, got, want);
-}
-
-static void want_hex(const char *what, unsigned long got, unsigned long want)
-{
-	if (check_failed || got == want)
-		return;
-	check_failed = 1;
-	printk("FAIL %s: %s: got 0x%lx, want 0x%lx\n", check_name, what, got, want);
-}
-
-/* cond must hold; what says what went wrong if not. */
-static void want(const char *what, int cond)
-{
-	if (!cond)
-		fail(what);
-}
-
-static void check_rc(const char *name, long got, long want)
-{
-	begin(name);
-	want_rc("result", got, want);
-	end();
-}
 
 static void summary(void)
 {

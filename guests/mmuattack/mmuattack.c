@@ -10,6 +10,7 @@
  *
  * Command line: victim=<decimal mfn> (a frame another domain owns),
  * victimdom=<decimal domid> (that domain). */
+#include "check.h"
 #include "console.h"
 #include "hypercall.h"
 #include "lib.h"
@@ -34,63 +35,6 @@ enum {
 #define PATTERN(i)      (0x6f776e0000000000UL | (uint64_t)(i))  /* "own" */
 
 /* ---- Reporting ------------------------------------------------------------ */
-
-static int failures;
-static const char *check_name;
-static int check_failed;
-
-static void begin(const char *name)
-{
-	check_name = name;
-	check_failed = 0;
-}
-
-static void end(void)
-{
-	if (check_failed)
-		failures++;
-	else
-		printk("ok %s\n", check_name);
-	check_name = NULL;
-}
-
-static void fail(const char *what)
-{
-	if (check_failed)
-		return;
-	check_failed = 1;
-	printk("FAIL %s: %s\n", check_name, what);
-}
-
-static void want_rc(const char *what, long got, long want)
-{
-	if (check_failed || got == want)
-		return;
-	check_failed = 1;
-	printk("FAIL %s: %s: got %ld, want %ld\n", check_name, what, got, want);
-}
-
-static void want_hex(const char *what, unsigned long got, unsigned long want)
-{
-	if (check_failed || got == want)
-		return;
-	check_failed = 1;
-	printk("FAIL %s: %s: got 0x%lx, want 0x%lx\n", check_name, what, got, want);
-}
-
-/* cond must hold; what says what went wrong if not. */
-static void want(const char *what, int cond)
-{
-	if (!cond)
-		fail(what);
-}
-
-static void check_rc(const char *name, long got, long want)
-{
-	begin(name);
-	want_rc("result", got, want);
-	end();
-}
 
 static void summary(void)
 {

@@ -106,6 +106,9 @@ public sealed partial class Domain : IDisposable, IPageTableOwner
 
     internal List<ulong>? TakeShadowSyncs()
     {
+        // Runs after every exit: nothing pending must cost no lock.
+        if (Volatile.Read(ref _shadowSyncs) is null)
+            return null;
         lock (_shadowSyncLock)
         {
             List<ulong>? list = _shadowSyncs;

@@ -16,7 +16,7 @@ public sealed partial class Vcpu
     private const int MovEaxLength = 5;
 
     private long _hypercallStart;
-    private bool _canContinue;
+    private bool _viaSyscall;
     private HypercallArguments? _continuation;
 
     /// <summary>Hypercalls that yielded and were re-issued (for tests and benchmarks).</summary>
@@ -35,16 +35,19 @@ public sealed partial class Vcpu
             return -XenErrno.EPERM;
         _hypercallStart = Stopwatch.GetTimestamp();
         _continuation = null;
-        _canContinue = viaSyscall || HypercallPageEntryAt(_kvm.Regs.Rip) is not null;
+        _viaSyscall = viaSyscall;
         return Domain.Xen.Hypercalls.Dispatch(this, HypercallArguments.FromRegisters(_kvm.Regs));
     }
 
     /// <summary>hypercall_preempt_check: a batch has run long enough (or the domain is stopping) and can be resumed later.</summary>
     internal bool ShouldPreemptHypercall(bool multicall = false)
     {
-        if (!_canContinue || (InMulticall && !multicall))
+        if (InMulticall && !multicall)
             return false;
-        return _stop || Stopwatch.GetTimestamp() - _hypercallStart > PreemptAfterTicks;
+        if (!_stop && Stopwatch.GetTimestamp() - _hypercallStart <= PreemptAfterTicks)
+            return false;
+        // Only now (rarely) look at the guest's code: can the call be re-issued from where it came?
+        return _viaSyscall || HypercallPageEntryAt(_kvm.Regs.Rip) is not null;
     }
 
     /// <summary>The hypercall re-issues itself with <paramref name="next"/> when the guest resumes.</summary>

@@ -58,8 +58,8 @@ public sealed partial class Vcpu
             frame[3] = regs.Rflags;
             frame[4] = regs.Rsp;
             frame[5] = sregs.Ss.Selector;
-            sregs.Cs = HypervisorSegment(HypervisorLayout.HypervisorCs, type: 0xb, longMode: true);
-            sregs.Ss = HypervisorSegment(HypervisorLayout.HypervisorDs, type: 0x3, longMode: false);
+            sregs.Cs = FlatSegment(HypervisorLayout.HypervisorCs, type: 0xb, longMode: true, dpl: 0);
+            sregs.Ss = FlatSegment(HypervisorLayout.HypervisorDs, type: 0x3, longMode: false, dpl: 0);
             _kvm.MarkSregsDirty();
         }
         ulong saved = top - TrampolineCode.ShadowSyncSavedRegisters * sizeof(ulong);
@@ -80,10 +80,4 @@ public sealed partial class Vcpu
         MemoryMarshal.Cast<byte, ulong>(Domain.Xen.Memory.Block.GetSpan(
             Area.StackMachineAddress(va, words * sizeof(ulong)) ?? throw new InvalidOperationException("shadow-sync frame off the hypervisor stack"),
             words * sizeof(ulong)));
-
-    private static KvmSegment HypervisorSegment(ushort selector, byte type, bool longMode) => new()
-    {
-        Base = 0, Limit = 0xffff_ffff, Selector = selector, Type = type, Present = 1, Dpl = 0, S = 1,
-        L = longMode ? (byte)1 : (byte)0, Db = longMode ? (byte)0 : (byte)1, G = 1,
-    };
 }

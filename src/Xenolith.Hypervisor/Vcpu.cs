@@ -105,9 +105,9 @@ public sealed partial class Vcpu : IDisposable
         });
     }
 
-    private static KvmSegment FlatSegment(ushort selector, byte type, bool longMode) => new()
+    private static KvmSegment FlatSegment(ushort selector, byte type, bool longMode, byte dpl = 3) => new()
     {
-        Base = 0, Limit = 0xffff_ffff, Selector = selector, Type = type, Present = 1, Dpl = 3, S = 1,
+        Base = 0, Limit = 0xffff_ffff, Selector = selector, Type = type, Present = 1, Dpl = dpl, S = 1,
         L = longMode ? (byte)1 : (byte)0, Db = longMode ? (byte)0 : (byte)1, G = 1,
     };
 

@@ -11,11 +11,10 @@ namespace Xenolith.Hypervisor.Hypercalls;
 /// </summary>
 internal static class GuestBatch
 {
-    private const int MachineMemoryPageSize = Memory.MachineMemory.PageSize;
 
     public delegate long Operation<T>(Vcpu caller, in T request) where T : unmanaged;
 
-    public static long Run<T>(Vcpu caller, in HypercallArguments args, Hypercall number, Operation<T> operation) where T : unmanaged
+    public static long Run<T>(Vcpu caller, in HypercallArguments args, Operation<T> operation) where T : unmanaged
     {
         ulong requests = args.Arg1;
         uint count = HypercallArguments.AsUInt(args.Arg2);
@@ -32,7 +31,7 @@ internal static class GuestBatch
             return rc;
         int size = Marshal.SizeOf<T>();
         // Requests are copied in a page's worth at a time: one guest page-table walk per chunk, not per request.
-        Span<T> chunk = new T[Math.Max(1, MachineMemoryPageSize / size)];
+        Span<T> chunk = new T[Math.Max(1, Memory.MachineMemory.PageSize / size)];
         uint chunkStart = 0, chunkCount = 0;
         uint i = 0;
         for (; rc == 0 && i < count; i++)

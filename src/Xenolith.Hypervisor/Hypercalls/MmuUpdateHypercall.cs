@@ -23,7 +23,7 @@ public static class MmuUpdateHypercall
     private static long Handle(Vcpu caller, in HypercallArguments args)
     {
         lock (caller.Domain.Xen.Memory.SyncRoot)
-            return GuestBatch.Run<Request>(caller, args, Hypercall.MmuUpdate, Apply);
+            return GuestBatch.Run<Request>(caller, args, Apply);
     }
 
     private static long Apply(Vcpu caller, in Request request)

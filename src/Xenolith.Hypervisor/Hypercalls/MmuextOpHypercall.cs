@@ -26,7 +26,7 @@ public static class MmuextOpHypercall
     private static long Handle(Vcpu caller, in HypercallArguments args)
     {
         lock (caller.Domain.Xen.Memory.SyncRoot)
-            return GuestBatch.Run<Op>(caller, args, Hypercall.MmuextOp, Execute);
+            return GuestBatch.Run<Op>(caller, args, Execute);
     }
 
     private static long Execute(Vcpu caller, in Op op)
