@@ -13,6 +13,16 @@ public static class SchedOp
     public const int PinOverride = 7;
 }
 
+/// <summary>struct sched_poll: a guest pointer to the ports, their count, and an absolute system-time timeout (0: none).</summary>
+[System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
+public struct SchedPoll
+{
+    public ulong Ports;
+    public uint PortCount;
+    private uint _pad;
+    public ulong Timeout;
+}
+
 /// <summary>SHUTDOWN_* reasons (sched.h).</summary>
 public enum ShutdownReason
 {

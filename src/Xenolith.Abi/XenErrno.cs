@@ -25,6 +25,7 @@ public static class XenErrno
     public const int ERANGE = 34;
     public const int ENOSYS = 38;
     public const int ENODATA = 61;
+    public const int ETIME = 62;
     public const int EOVERFLOW = 75;
     public const int EOPNOTSUPP = 95;
     public const int ENOBUFS = 105;

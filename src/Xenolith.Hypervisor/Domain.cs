@@ -1,4 +1,6 @@
+using System.Buffers.Binary;
 using Xenolith.Abi;
+using Xenolith.Hypervisor.Events;
 using Xenolith.Hypervisor.Memory;
 using Xenolith.Hypervisor.Pv;
 using Xenolith.Kvm;
@@ -6,7 +8,7 @@ using Xenolith.Kvm;
 namespace Xenolith.Hypervisor;
 
 /// <summary>A PV domain: its memory, its KVM VM, its vCPUs and its lifecycle.</summary>
-public sealed partial class Domain : IDisposable, IPageTableOwner
+public sealed partial class Domain : IDisposable, IPageTableOwner, IEventChannelDomain
 {
     private readonly List<Vcpu> _vcpus = [];
     private readonly TaskCompletionSource<DomainExit> _exit = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -25,6 +27,23 @@ public sealed partial class Domain : IDisposable, IPageTableOwner
         Vm = vm;
         Mappings = new HypervisorMappings(xen.Memory, xen.Trampoline);
         SharedInfoMfn = xen.Memory.Allocate(id);
+        InitialiseSharedInfo();
+    }
+
+    /// <summary>
+    /// Every upcall starts masked (Xen's arch_domain_create), and the wallclock holds UTC at system
+    /// time zero, written with the version protocol the guest reads it by.
+    /// </summary>
+    private void InitialiseSharedInfo()
+    {
+        Span<byte> shared = SharedInfo;
+        for (int i = 0; i < SharedInfoLayout.LegacyMaxVcpus; i++)
+            shared[i * SharedInfoLayout.VcpuInfoSize + SharedInfoLayout.UpcallMask] = 1;
+        BinaryPrimitives.WriteUInt32LittleEndian(shared[WallclockLayout.Version..], 1);
+        BinaryPrimitives.WriteUInt32LittleEndian(shared[WallclockLayout.Seconds..], (uint)Xen.Clock.WallclockSeconds);
+        BinaryPrimitives.WriteUInt32LittleEndian(shared[WallclockLayout.SecondsHigh..], (uint)(Xen.Clock.WallclockSeconds >> 32));
+        BinaryPrimitives.WriteUInt32LittleEndian(shared[WallclockLayout.Nanoseconds..], Xen.Clock.WallclockNanoseconds);
+        BinaryPrimitives.WriteUInt32LittleEndian(shared[WallclockLayout.Version..], 2);
     }
 
     public XenHypervisor Xen { get; }
@@ -45,6 +64,56 @@ public sealed partial class Domain : IDisposable, IPageTableOwner
     public IReadOnlyList<ulong> P2m => _p2m;
 
     public IReadOnlyList<Vcpu> Vcpus => _vcpus;
+
+    /// <summary>The domain's 4 KiB shared_info page.</summary>
+    public Span<byte> SharedInfo => Xen.Memory.Frame(SharedInfoMfn);
+
+    /// <summary>This domain's event-channel ports.</summary>
+    public EventChannelTable EventChannels { get; } = new();
+
+    int IEventChannelDomain.VcpuCount => _vcpus.Count;
+
+    Span<byte> IEventChannelDomain.VcpuInfo(int vcpu) => _vcpus[vcpu].VcpuInfo;
+
+    void IEventChannelDomain.KickVcpu(int vcpu) => _vcpus[vcpu].Kick();
+
+    void IEventChannelDomain.WakePollers(int port)
+    {
+        foreach (Vcpu vcpu in _vcpus)
+        {
+            if (vcpu.IsPolling(port))
+                vcpu.Kick();
+        }
+    }
+
+    /// <summary>Paused by the toolstack: no vCPU enters the guest until <see cref="Unpause"/>.</summary>
+    public bool IsPaused => Volatile.Read(ref _pauseCount) > 0;
+    private int _pauseCount;
+
+    /// <summary>
+    /// Xen's domain_pause: returns once no vCPU runs guest code (each is parked, blocked, or stopped).
+    /// Pauses nest; each needs its <see cref="Unpause"/>.
+    /// </summary>
+    public void Pause()
+    {
+        Interlocked.Increment(ref _pauseCount);
+        foreach (Vcpu vcpu in _vcpus)
+            vcpu.Kick();
+        var spin = new SpinWait();
+        while (!_vcpus.TrueForAll(vcpu => vcpu.IsQuiescent))
+            spin.SpinOnce(sleep1Threshold: 10);
+    }
+
+    public void Unpause()
+    {
+        if (Interlocked.Decrement(ref _pauseCount) < 0)
+        {
+            Interlocked.Increment(ref _pauseCount);
+            throw new InvalidOperationException($"domain {Id} is not paused");
+        }
+        foreach (Vcpu vcpu in _vcpus)
+            vcpu.Kick();
+    }
 
     public ShutdownReason? PendingShutdownCode { get; set; }
 
@@ -143,7 +212,11 @@ public sealed partial class Domain : IDisposable, IPageTableOwner
         MaxPages = Math.Max(MaxPages, pages);
     }
 
-    public Vcpu CreateVcpu(int id, in VcpuStartState start)
+    /// <summary>
+    /// Creates vCPU <paramref name="id"/> (in order). vCPU 0 gets the builder's start state and runs
+    /// at once; the others (no start state) wait for VCPUOP_initialise and VCPUOP_up.
+    /// </summary>
+    public Vcpu CreateVcpu(int id, VcpuStartState? start)
     {
         if (id != _vcpus.Count || id >= HypervisorLayout.MaxVcpus)
             throw new ArgumentOutOfRangeException(nameof(id), "vCPUs are created in order, up to the limit");
@@ -176,6 +249,7 @@ public sealed partial class Domain : IDisposable, IPageTableOwner
     public void Dispose()
     {
         Finish(new DomainExit(ShutdownReason.Poweroff, null));
+        Xen.EventChannels.CloseAll(this);
         foreach (Vcpu vcpu in _vcpus)
             vcpu.Dispose();
         Vm.Dispose();

@@ -9,8 +9,8 @@ namespace Xenolith.Hypervisor;
 // Making the CPU's view of the page tables follow the hypervisor's writes to them.
 public sealed partial class Vcpu
 {
-    /// <summary>Entries of the per-vCPU list page the stub walks in one pass.</summary>
-    private const int ShadowSyncListCapacity = MachineMemory.PageSize / sizeof(ulong);
+    /// <summary>Entries of the per-vCPU list page the stub walks in one pass (the last quadword is its exit flag).</summary>
+    private const int ShadowSyncListCapacity = TrampolineCode.ShadowSyncExitFlagOffset / sizeof(ulong);
 
     /// <summary>
     /// Before the guest runs again, makes KVM see the page-table writes the hypervisor made while
@@ -27,7 +27,7 @@ public sealed partial class Vcpu
         ref KvmRegs regs = ref _kvm.Regs;
         ref KvmSregs sregs = ref _kvm.Sregs;
         bool atCpl0 = sregs.Cs.Dpl == 0;
-        if (atCpl0 && regs.Rip - HypervisorLayout.StubsVa >= MachineMemory.PageSize)
+        if (atCpl0 && regs.Rip - HypervisorLayout.StubsVa >= MachineMemory.PageSize && !_atShadowSyncExit)
         {
             // Interrupted inside the stub itself (a signal): it runs again on the next exit.
             Domain.RequeueShadowSyncs(writes);
@@ -41,6 +41,7 @@ public sealed partial class Vcpu
         Span<ulong> list = MemoryMarshal.Cast<byte, ulong>(Domain.Xen.Memory.Frame(Area.ShadowSyncListMfn));
         for (int i = 0; i < writes.Count; i++)
             list[i] = HypervisorLayout.DirectmapVa(writes[i]);
+        list[ShadowSyncListCapacity] = 0;
 
         // Stack: [rcx rdi rsi rax] [error code] [iret frame]. A trap stub already holds the last two.
         ulong top;
@@ -80,4 +81,10 @@ public sealed partial class Vcpu
         MemoryMarshal.Cast<byte, ulong>(Domain.Xen.Memory.Block.GetSpan(
             Area.StackMachineAddress(va, words * sizeof(ulong)) ?? throw new InvalidOperationException("shadow-sync frame off the hypervisor stack"),
             words * sizeof(ulong)));
+
+    /// <summary>The shadow-sync stub is running (a kick interrupted it): make it exit before it returns to the guest.</summary>
+    private void RequestExitFromShadowSync() =>
+        MemoryMarshal.Cast<byte, ulong>(Domain.Xen.Memory.Frame(Area.ShadowSyncListMfn))[ShadowSyncListCapacity] = 1;
+
+    private bool IsInShadowSyncStub => _kvm.Sregs.Cs.Dpl == 0 && _kvm.Regs.Rip - HypervisorLayout.ShadowSyncVa < MachineMemory.PageSize;
 }

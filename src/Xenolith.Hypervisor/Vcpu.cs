@@ -20,16 +20,31 @@ public sealed partial class Vcpu : IDisposable
     private Thread? _thread;
     private volatile bool _stop;
 
-    internal Vcpu(Domain domain, int id, VcpuArea area, in VcpuStartState start)
+    /// <summary>
+    /// A vCPU of <paramref name="domain"/>. With a start state (vCPU 0, from the domain builder) it
+    /// is up and runs at once; without one it stays down until VCPUOP_initialise and VCPUOP_up.
+    /// </summary>
+    internal Vcpu(Domain domain, int id, VcpuArea area, VcpuStartState? start)
     {
         Domain = domain;
         Id = id;
         Area = area;
         Gdt = new GuestGdt(domain.Xen.Memory, domain.Id, area.GdtShadowMfns, area.ReservedGdtMfn);
+        _vcpuInfoAddress = DefaultVcpuInfoAddress(domain, id);
+        _singleshotTimer = domain.Xen.Timers.Create(OnSingleshotTimer);
+        _periodicTimer = domain.Xen.Timers.Create(OnPeriodicTimer);
+        _pollTimer = domain.Xen.Timers.Create(OnPollTimeout);
         _kvm = domain.Vm.CreateVcpu(id);
         try
         {
-            Configure(start);
+            Configure(start ?? new VcpuStartState(0, 0, 0, 0));
+            CalibrateTsc();
+            WriteTimeInfo();
+            if (start is not null)
+            {
+                IsInitialised = true;
+                _online = true;
+            }
         }
         catch
         {
@@ -81,9 +96,12 @@ public sealed partial class Vcpu : IDisposable
         sregs.Gdt = new KvmDtable { Base = Area.GdtVa, Limit = HypervisorLayout.GdtPages * 4096 - 1 };
         sregs.Idt = new KvmDtable { Base = HypervisorLayout.IdtVa, Limit = 256 * 16 - 1 };
         _kvm.SetSregs(sregs);
-        if (ReplaceBaseReference(0, start.Cr3 >> MachineMemory.PageShift) != 0)
-            throw new InvalidOperationException("vCPU start: the page-table base is not a valid L4 of this domain");
-        Pv.KernelBaseMfn = start.Cr3 >> MachineMemory.PageShift;
+        if (start.Cr3 != 0)
+        {
+            if (ReplaceBaseReference(0, start.Cr3 >> MachineMemory.PageShift) != 0)
+                throw new InvalidOperationException("vCPU start: the page-table base is not a valid L4 of this domain");
+            Pv.KernelBaseMfn = start.Cr3 >> MachineMemory.PageShift;
+        }
 
         _kvm.SetMsrs([
             // On hardware KVM syscall enters CPL0 with CS 0xe008; on PVM it stays at CPL3. Either way LSTAR is the stub.
@@ -123,21 +141,40 @@ public sealed partial class Vcpu : IDisposable
     {
         _stop = true;
         _kvm.ImmediateExit = true;
-        _wake.Set();
+        Kick();
     }
 
     private void RunLoop()
     {
         try
         {
+            _kvm.BindKickToCurrentThread();
+            lock (_kickLock)
+                _threadAlive = true;
             while (!_stop)
             {
-                if (!_kvm.Run())
-                    continue;
-                Exits++;
-                HandleExit();
+                WaitUntilRunnable();
+                if (_stop)
+                    break;
+                // From here a kick signals the thread (see Kick); events raised before it are seen below.
+                Interlocked.Exchange(ref _inGuest, 1);
+                DeliverPendingUpcall();
                 if (!_stop)
                     SyncShadowPageTables();
+                bool exited = !_stop && _kvm.Run();
+                Volatile.Write(ref _inGuest, 0);
+                _registersValid = true;
+                if (exited)
+                {
+                    Exits++;
+                    HandleExit();
+                }
+                else
+                {
+                    // Kicked (or stopping): the guest's state is in the registers, wherever it was.
+                    _kvm.ConsumeKick();
+                    _frameLoaded = false;
+                }
             }
         }
         catch (Exception e)
@@ -145,11 +182,18 @@ public sealed partial class Vcpu : IDisposable
             // A fault in the hypervisor's handling of this guest ends this guest only.
             Domain.Crash($"(XEN) domain {Domain.Id} ({Domain.Name}) vcpu {Id} crashed: hypervisor error: {e.GetType().Name}: {e.Message}\n{e.StackTrace}\n");
         }
+        finally
+        {
+            lock (_kickLock)
+                _threadAlive = false;
+            SetRunstate(Runstate.Offline);
+        }
     }
 
     private void HandleExit()
     {
         _frameLoaded = false;
+        _atShadowSyncExit = false;
         switch (_kvm.ExitReason)
         {
             case KvmExitReason.Io:
@@ -214,6 +258,8 @@ public sealed partial class Vcpu : IDisposable
                 StoreFrame();
                 break;
             case HypervisorLayout.NullPort:
+                if (IsInShadowSyncStub)
+                    ShadowSyncExit();
                 break;
             default:
                 CrashWithDump($"unexpected I/O exit on port 0x{_kvm.Io.Port:x}");
@@ -253,34 +299,12 @@ public sealed partial class Vcpu : IDisposable
         StoreFrame();
     }
 
-    /// <summary>Blocks the vCPU's thread until an event is pending for it or the domain stops (Xen's vcpu_block).</summary>
-    internal void BlockUntilEventPending()
-    {
-        while (!_stop)
-        {
-            _wake.Reset();
-            if (VcpuInfo[SharedInfoLayout.UpcallPending] != 0)
-                break;
-            IsBlocked = true;
-            _wake.Wait();
-        }
-        IsBlocked = false;
-    }
-
-    /// <summary>
-    /// Xen's vcpu_mark_events_pending: sets vcpu_info.evtchn_upcall_pending and wakes the vCPU if it
-    /// is blocked. (Interrupting a running vCPU arrives with event channels.)
-    /// </summary>
+    /// <summary>Xen's vcpu_mark_events_pending: sets vcpu_info.evtchn_upcall_pending and kicks the vCPU.</summary>
     public void MarkEventsPending()
     {
         VcpuInfo[SharedInfoLayout.UpcallPending] = 1;
-        _wake.Set();
+        Kick();
     }
-
-    /// <summary>This vCPU's vcpu_info in the domain's shared_info page.</summary>
-    private Span<byte> VcpuInfo =>
-        Domain.Xen.Memory.Block.GetSpan((Domain.SharedInfoMfn << MachineMemory.PageShift) + (ulong)(Id * SharedInfoLayout.VcpuInfoSize),
-            SharedInfoLayout.VcpuInfoSize);
 
     private void CrashWithDump(string reason, TrapFrame? frame = null)
     {
@@ -302,6 +326,7 @@ public sealed partial class Vcpu : IDisposable
     public void Dispose()
     {
         RequestStop();
+        DisposeTimers();
         if (_thread is null || _thread == Thread.CurrentThread || _thread.Join(TimeSpan.FromSeconds(2)))
         {
             _kvm.Dispose();

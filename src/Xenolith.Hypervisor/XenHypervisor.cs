@@ -1,9 +1,11 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Xenolith.Hypervisor.Events;
 using Xenolith.Hypervisor.Hypercalls;
 using Xenolith.Hypervisor.Memory;
 using Xenolith.Hypervisor.Pv;
 using Xenolith.Hypervisor.Pv.Emulation;
+using Xenolith.Hypervisor.Time;
 using Xenolith.Kvm;
 
 namespace Xenolith.Hypervisor;
@@ -25,6 +27,9 @@ public sealed class XenHypervisor : IDisposable
         Kvm = KvmSystem.Open();
         try
         {
+            Clock = new SystemClock();
+            Timers = new TimerQueue(Clock);
+            EventChannels = new EventChannels(id => FindDomain(id));
             Memory = new MachineMemory(machineMemoryBytes);
             GuestMemory = new GuestPageTables(Memory);
             PageTypes = new PageTypes(Memory);
@@ -45,10 +50,14 @@ public sealed class XenHypervisor : IDisposable
             MulticallHypercall.Register(Hypercalls);
             MemoryOpHypercall.Register(Hypercalls);
             PhysdevOpHypercall.Register(Hypercalls);
+            EventChannelOpHypercall.Register(Hypercalls);
+            VcpuOpHypercall.Register(Hypercalls);
+            TimerHypercalls.Register(Hypercalls);
             CpuidPolicy = new CpuidPolicy(Cpuid, XenBuildInfo.Major, XenBuildInfo.Minor);
         }
         catch
         {
+            Timers?.Dispose();
             Memory?.Dispose();
             Kvm.Dispose();
             throw;
@@ -56,6 +65,15 @@ public sealed class XenHypervisor : IDisposable
     }
 
     public ILogger Logger { get; }
+
+    /// <summary>System time (Xen's NOW()) and the wallclock at its zero.</summary>
+    public SystemClock Clock { get; }
+
+    /// <summary>Every vCPU's singleshot, periodic and poll timers.</summary>
+    public TimerQueue Timers { get; }
+
+    /// <summary>Event channels between and within domains.</summary>
+    public EventChannels EventChannels { get; }
     internal KvmSystem Kvm { get; }
     public MachineMemory Memory { get; }
     public GuestPageTables GuestMemory { get; }
@@ -128,6 +146,7 @@ public sealed class XenHypervisor : IDisposable
             domains = [.. _domains.Values];
         foreach (Domain domain in domains)
             domain.Dispose();
+        Timers.Dispose();
         Memory.Dispose();
         _scratch.Dispose();
         Kvm.Dispose();

@@ -18,6 +18,7 @@ internal static class KvmIoctl
     public static readonly nuint CreateVcpu = Io(0x41);
     public static readonly nuint SetUserMemoryRegion = Iow(0x46, 32);
     public static readonly nuint Run = Io(0x80);
+    public static readonly nuint SetSignalMask = Iow(0x8b, 4);
     public static readonly nuint GetRegs = Ior(0x81, 144);
     public static readonly nuint SetRegs = Iow(0x82, 144);
     public static readonly nuint GetSregs = Ior(0x83, 312);
@@ -27,4 +28,5 @@ internal static class KvmIoctl
     public static readonly nuint SetCpuid2 = Iow(0x90, 8);
     public static readonly nuint GetDebugRegs = Ior(0xa1, 128);
     public static readonly nuint SetDebugRegs = Iow(0xa2, 128);
+    public static readonly nuint GetTscKhz = Io(0xa3);
 }

@@ -94,6 +94,59 @@ public sealed unsafe class KvmVcpu : IDisposable
         return true;
     }
 
+    /// <summary>
+    /// The signal that interrupts KVM_RUN when another thread needs this vCPU (an event to deliver,
+    /// a pause): a real-time signal the .NET runtime does not use (it takes SIGRTMIN itself).
+    /// </summary>
+    public const int KickSignal = 40;
+
+    private nuint _thread;
+
+    /// <summary>
+    /// Prepares the calling thread (the one that will run KVM_RUN) to be kicked: the kick signal is
+    /// blocked on this thread except inside KVM_RUN (KVM_SET_SIGNAL_MASK). A kick that arrives while
+    /// the guest runs ends KVM_RUN with EINTR; one that arrives outside it stays pending, so the next
+    /// KVM_RUN returns at once and no kick is ever lost. The signal is never delivered to a handler,
+    /// so none is installed. Call <see cref="ConsumeKick"/> after an interrupted run.
+    /// </summary>
+    public void BindKickToCurrentThread()
+    {
+        Libc.SigSet kick = Libc.SigSet.Of(KickSignal), old;
+        int rc = Libc.PthreadSigmask(Libc.SIG_BLOCK, &kick, &old);
+        if (rc != 0)
+            throw new KvmException("pthread_sigmask", rc);
+        // KVM's struct kvm_signal_mask: the length of the kernel's sigset (8), then the set.
+        byte* mask = stackalloc byte[4 + sizeof(ulong)];
+        *(uint*)mask = sizeof(ulong);
+        *(ulong*)(mask + 4) = old.Without(KickSignal).KernelMask;
+        KvmSystem.Check(Libc.Ioctl(_handle.Fd, KvmIoctl.SetSignalMask, mask), "KVM_SET_SIGNAL_MASK");
+        Volatile.Write(ref _thread, Libc.PthreadSelf());
+    }
+
+    /// <summary>
+    /// Interrupts KVM_RUN on the vCPU's thread (or makes its next one return at once). The caller
+    /// guarantees the thread is still alive: signalling an exited thread is undefined behaviour.
+    /// </summary>
+    public void Kick()
+    {
+        nuint thread = Volatile.Read(ref _thread);
+        if (thread == 0)
+            throw new InvalidOperationException("the vCPU thread has not bound the kick signal");
+        int rc = Libc.PthreadKill(thread, KickSignal);
+        if (rc != 0)
+            throw new KvmException("pthread_kill", rc);
+    }
+
+    /// <summary>Clears a pending kick on the calling (vCPU) thread, so the next KVM_RUN enters the guest.</summary>
+    public void ConsumeKick()
+    {
+        Libc.SigSet kick = Libc.SigSet.Of(KickSignal);
+        Libc.Timespec now = default;
+        while (Libc.SigTimedWait(&kick, null, &now) == KickSignal)
+        {
+        }
+    }
+
     public KvmRegs GetRegs()
     {
         KvmRegs regs;
@@ -135,6 +188,9 @@ public sealed unsafe class KvmVcpu : IDisposable
         fixed (KvmDebugRegs* p = &regs)
             KvmSystem.Check(Libc.Ioctl(_handle.Fd, KvmIoctl.SetDebugRegs, p), "KVM_SET_DEBUGREGS");
     }
+
+    /// <summary>The frequency the guest's time-stamp counter runs at, in kHz (KVM_GET_TSC_KHZ answers in its return value).</summary>
+    public uint GetTscKhz() => (uint)KvmSystem.Check(Libc.Ioctl(_handle.Fd, KvmIoctl.GetTscKhz, 0), "KVM_GET_TSC_KHZ");
 
     public void SetCpuid(ReadOnlySpan<KvmCpuidEntry2> entries) =>
         IoctlWithEntries(KvmIoctl.SetCpuid2, "KVM_SET_CPUID2", entries);

@@ -7,10 +7,13 @@ namespace Xenolith.Domain0.Toolstack;
 /// <summary>One domain to boot: where its kernel came from and how to build it.</summary>
 public sealed record RunTarget(string Name, byte[] Kernel, byte[] Ramdisk, string CommandLine, ulong MemoryMiB)
 {
+    /// <summary>vCPUs (xl's <c>vcpus</c>).</summary>
+    public int Vcpus { get; init; } = 1;
+
     public const ulong DefaultMemoryMiB = 128;
     private const long MaxImageBytes = 256L * 1024 * 1024;
 
-    public PvBuildRequest ToBuildRequest() => new(Name, Kernel, CommandLine, MemoryMiB) { Ramdisk = Ramdisk };
+    public PvBuildRequest ToBuildRequest() => new(Name, Kernel, CommandLine, MemoryMiB) { Ramdisk = Ramdisk, Vcpus = Vcpus };
 
     /// <summary>
     /// Resolves what the user named: an xl.cfg file, a kernel ELF file, or a built-in guest.
@@ -37,7 +40,10 @@ public sealed record RunTarget(string Name, byte[] Kernel, byte[] Ramdisk, strin
             ReadImage(config.Kernel, "kernel"),
             config.Ramdisk is null ? [] : ReadImage(config.Ramdisk, "ramdisk"),
             commandLine ?? config.CommandLine,
-            memoryMiB ?? (ulong)config.MemoryMiB);
+            memoryMiB ?? (ulong)config.MemoryMiB)
+        {
+            Vcpus = config.Vcpus,
+        };
     }
 
     private static byte[] ReadImage(string path, string what)

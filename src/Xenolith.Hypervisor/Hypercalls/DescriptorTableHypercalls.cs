@@ -39,9 +39,15 @@ public static class DescriptorTableHypercalls
         if (count > 0 && caller.CopyFromGuest(args.Arg1, MemoryMarshal.AsBytes(frames)) != 0)
             return -XenErrno.EFAULT;
 
-        Domain domain = caller.Domain;
+        return SetGdt(caller, frames, entries);
+    }
+
+    /// <summary>pv_set_gdt for <paramref name="target"/> (the caller itself, or a vCPU VCPUOP_initialise sets up).</summary>
+    internal static long SetGdt(Vcpu target, ReadOnlySpan<ulong> frames, uint entries)
+    {
+        Domain domain = target.Domain;
         lock (SetGdtLocks.GetOrCreateValue(domain))
-            return caller.Gdt.Set(frames, entries, mfn => InAnotherGdt(domain, caller, mfn));
+            return target.Gdt.Set(frames, entries, mfn => InAnotherGdt(domain, target, mfn));
     }
 
     private static bool InAnotherGdt(Domain domain, Vcpu caller, ulong mfn)

@@ -52,7 +52,7 @@ public static class TrapHypercalls
     }
 
     /// <summary>Selectors a 64-bit PV guest names are forced to RPL 3 (its kernel runs in ring 3).</summary>
-    private static ushort FixupSelector(ushort selector) => (selector & 3) == 3 ? selector : (ushort)(selector | 3);
+    internal static ushort FixupSelector(ushort selector) => (selector & 3) == 3 ? selector : (ushort)(selector | 3);
 
     private static long StackSwitch(Vcpu caller, in HypercallArguments args)
     {

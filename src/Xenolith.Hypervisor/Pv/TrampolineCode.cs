@@ -54,7 +54,7 @@ public static class TrampolineCode
     /// <summary>
     /// The shadow-sync stub: entered at CPL0 on the way back to the guest with rsi = a list of rcx
     /// directmap addresses and the guest's rax, rdi, rsi and rcx saved above an error-code slot and an
-    /// iret frame. Rewriting each listed quadword with its own value is a guest write that KVM's shadow
+    /// iret frame, and the list page's last quadword a flag asking for an exit before the iretq. Rewriting each listed quadword with its own value is a guest write that KVM's shadow
     /// MMU tracks (an aligned one drops that entry's shadow, a misaligned one the whole shadow page),
     /// which host writes to page tables never are. Reloading CR3 then flushes the TLB on hardware hosts.
     /// </summary>
@@ -71,15 +71,26 @@ public static class TrampolineCode
             0x75, 0xef,               //    jnz 1b
             0x0f, 0x20, 0xd8,         //    mov %cr3, %rax
             0x0f, 0x22, 0xd8,         //    mov %rax, %cr3
+            0x48, 0x81, 0xce, 0xf8, 0x0f, 0x00, 0x00, // or $0xff8, %rsi (the list page's exit flag)
+            0x48, 0x83, 0x3e, 0x00,   //    cmpq $0, (%rsi)
             0x59,                     //    pop %rcx
             0x5f,                     //    pop %rdi
             0x5e,                     //    pop %rsi
             0x58,                     //    pop %rax
-            0x48, 0x83, 0xc4, 0x08,   //    add $8, %rsp (the error-code slot)
+            0x74, 0x02,               //    je 1f
+            0xe6, HypervisorLayout.NullPort, // out %al, $NullPort (rsp at an error code and iret frame)
+            0x48, 0x8d, 0x64, 0x24, 0x08, // 1: lea 8(%rsp), %rsp (the error-code slot; flags unchanged)
             0x48, 0xcf,               //    iretq
         ];
         code.CopyTo(page);
     }
+
+    /// <summary>
+    /// Offset in the shadow-sync list page of the flag that makes the stub exit (through the null
+    /// port, with a trap frame at rsp) before its iretq: set when a kick interrupted the stub, so a
+    /// pending upcall is delivered before the guest resumes rather than at some later exit.
+    /// </summary>
+    public const int ShadowSyncExitFlagOffset = 0xff8;
 
     /// <summary>Quadwords the shadow-sync stub saves below the error-code slot: rcx, rdi, rsi, rax (pop order).</summary>
     public const int ShadowSyncSavedRegisters = 4;
