@@ -58,11 +58,11 @@ internal sealed class ConsoleRecorder
         throw new BenchmarkException($"the guest never printed \"{text}\"; its console:\n{Transcript}");
     }
 
-    /// <summary>When each line reading exactly <paramref name="text"/> was completed, in order.</summary>
-    public IReadOnlyList<long> TimestampsOfLine(string text)
+    /// <summary>The completed lines that start with <paramref name="prefix"/>, in order.</summary>
+    public IReadOnlyList<string> LinesStartingWith(string prefix)
     {
         lock (_lock)
-            return [.. _lines.Where(l => l.Text == text).Select(l => l.Timestamp)];
+            return [.. _lines.Where(l => l.Text.StartsWith(prefix, StringComparison.Ordinal)).Select(l => l.Text)];
     }
 
     private void OnOutput(ReadOnlySpan<byte> data)

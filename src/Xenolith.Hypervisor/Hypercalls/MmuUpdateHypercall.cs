@@ -23,27 +23,31 @@ public static class MmuUpdateHypercall
     private static long Handle(Vcpu caller, in HypercallArguments args)
     {
         lock (caller.Domain.Xen.Memory.SyncRoot)
-            return GuestBatch.Run<Request>(caller, args, Apply);
+            return GuestBatch.Run<Request, Update>(caller, args, new Update(caller.Domain));
     }
 
-    private static long Apply(Vcpu caller, in Request request)
+    private readonly struct Update(Domain domain) : GuestBatch.IOperation<Request>
     {
-        Domain domain = caller.Domain;
-        PageTypes types = domain.Xen.PageTypes;
-        int command = (int)(request.Pointer & 7);
-        ulong pointer = request.Pointer & ~7UL;
-        switch (command)
+        private readonly Domain _domain = domain;
+        private readonly PageTypes _types = domain.Xen.PageTypes;
+
+        public long Apply(Vcpu caller, in Request request)
         {
-            case MmuUpdate.NormalPtUpdate or MmuUpdate.PtUpdateNoTranslate or MmuUpdate.PtUpdatePreserveAd:
-                return types.UpdateEntry(pointer, request.Value, command == MmuUpdate.PtUpdatePreserveAd, domain);
-            case MmuUpdate.MachphysUpdate:
-                ulong mfn = pointer >> MachineMemory.PageShift;
-                if (types.Memory.OwnerOf(mfn) != domain.Id)
-                    return -XenErrno.EINVAL;
-                types.Memory.SetMachineToPhys(mfn, request.Value);
-                return 0;
-            default:
-                return -XenErrno.ENOSYS;
+            int command = (int)(request.Pointer & 7);
+            ulong pointer = request.Pointer & ~7UL;
+            switch (command)
+            {
+                case MmuUpdate.NormalPtUpdate or MmuUpdate.PtUpdateNoTranslate or MmuUpdate.PtUpdatePreserveAd:
+                    return _types.UpdateEntry(pointer, request.Value, command == MmuUpdate.PtUpdatePreserveAd, _domain);
+                case MmuUpdate.MachphysUpdate:
+                    ulong mfn = pointer >> MachineMemory.PageShift;
+                    if (_types.Memory.OwnerOf(mfn) != _domain.Id)
+                        return -XenErrno.EINVAL;
+                    _types.Memory.SetMachineToPhys(mfn, request.Value);
+                    return 0;
+                default:
+                    return -XenErrno.ENOSYS;
+            }
         }
     }
 }

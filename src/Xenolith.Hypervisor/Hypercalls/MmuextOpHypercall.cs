@@ -26,7 +26,12 @@ public static class MmuextOpHypercall
     private static long Handle(Vcpu caller, in HypercallArguments args)
     {
         lock (caller.Domain.Xen.Memory.SyncRoot)
-            return GuestBatch.Run<Op>(caller, args, Execute);
+            return GuestBatch.Run<Op, Executor>(caller, args, default);
+    }
+
+    private readonly struct Executor : GuestBatch.IOperation<Op>
+    {
+        public long Apply(Vcpu caller, in Op op) => Execute(caller, op);
     }
 
     private static long Execute(Vcpu caller, in Op op)

@@ -13,26 +13,25 @@ public sealed partial class PageTypes
     public int UpdateEntry(ulong pointer, ulong value, bool preserveAccessedDirty, IPageTableOwner owner)
     {
         ulong mfn = pointer >> MachineMemory.PageShift;
-        if (!GetPage(mfn, owner))
+        // Xen holds a general reference to the frame for the update (get_page ... put_page). Under
+        // SyncRoot, checking what get_page checks is equivalent, because nothing below can drop the
+        // frame's last general reference: each type reference of a validated table comes with a
+        // general one, and changing one of its entries drops only references below its own level,
+        // or to a same-level table that holds no linear entries, so never the table's own type
+        // references; the plain write only takes and returns a writable type.
+        if (!CanGetPage(mfn, owner))
             return -XenErrno.EINVAL;
-        try
-        {
-            int index = (int)((pointer & (MachineMemory.PageSize - 1)) / sizeof(ulong));
-            ref PageInfo table = ref Memory.Page(mfn);
-            int level = PageTableRules.LevelOf(table.Type);
-            if (level != 0 && table.IsValidated && table.TypeCount > 0)
-                return ModifyEntry(mfn, index, value, level, preserveAccessedDirty, owner);
-            int rc = GetPageType(mfn, FrameType.Writable, owner);
-            if (rc != 0)
-                return rc;
-            Entries(mfn)[index] = value;
-            PutPageType(mfn, owner);
-            return 0;
-        }
-        finally
-        {
-            PutPage(mfn);
-        }
+        int index = (int)((pointer & (MachineMemory.PageSize - 1)) / sizeof(ulong));
+        ref PageInfo table = ref Memory.Page(mfn);
+        int level = PageTableRules.LevelOf(table.Type);
+        if (level != 0 && table.IsValidated && table.TypeCount > 0)
+            return ModifyEntry(mfn, index, value, level, preserveAccessedDirty, owner);
+        int rc = GetPageType(mfn, FrameType.Writable, owner);
+        if (rc != 0)
+            return rc;
+        Entry(mfn, index) = value;
+        PutPageType(mfn, owner);
+        return 0;
     }
 
     /// <summary>
@@ -45,8 +44,8 @@ public sealed partial class PageTypes
     {
         if (level == 4 && !PageTableRules.IsGuestL4Slot(index))
             return -XenErrno.EINVAL;
-        Span<ulong> entries = Entries(tableMfn);
-        ulong old = entries[index];
+        ref ulong entry = ref Entry(tableMfn, index);
+        ulong old = entry;
         bool oldPresent = (old & Pte.Present) != 0;
         // Xen's update_intpte ORs the live entry's A/D into whatever it stores, present or not.
         if (preserveAccessedDirty)
@@ -63,7 +62,7 @@ public sealed partial class PageTypes
                 if (rc != 0)
                     return rc;
             }
-            entries[index] = value;
+            entry = value;
             if (sameReferences)
             {
                 if (value != old)
@@ -73,7 +72,7 @@ public sealed partial class PageTypes
         }
         else
         {
-            entries[index] = value;
+            entry = value;
         }
         if (oldPresent)
         {
@@ -84,4 +83,7 @@ public sealed partial class PageTypes
     }
 
     private static ulong EntryAddress(ulong tableMfn, int index) => (tableMfn << MachineMemory.PageShift) + (ulong)index * sizeof(ulong);
+
+    /// <summary>One entry in place: the per-entry paths need no span over the whole table.</summary>
+    private ref ulong Entry(ulong tableMfn, int index) => ref Memory.Block.GetRef<ulong>(EntryAddress(tableMfn, index));
 }

@@ -25,13 +25,19 @@ public sealed partial class PageTypes(MachineMemory memory)
     /// <summary>get_page: a general reference to a frame <paramref name="owner"/> owns.</summary>
     public bool GetPage(ulong mfn, IPageTableOwner owner)
     {
+        if (!CanGetPage(mfn, owner))
+            return false;
+        Memory.Page(mfn).RefCount++;
+        return true;
+    }
+
+    /// <summary>Whether <see cref="GetPage"/> would succeed: the frame is <paramref name="owner"/>'s, in use, and its count can grow.</summary>
+    private bool CanGetPage(ulong mfn, IPageTableOwner owner)
+    {
         if (!Memory.IsValidFrame(mfn))
             return false;
         ref PageInfo page = ref Memory.Page(mfn);
-        if (page.Owner != owner.Id || page.RefCount == 0 || page.RefCount == uint.MaxValue)
-            return false;
-        page.RefCount++;
-        return true;
+        return page.Owner == owner.Id && page.RefCount != 0 && page.RefCount != uint.MaxValue;
     }
 
     /// <summary>put_page: drops a general reference; the last one returns the frame to the pool.</summary>
