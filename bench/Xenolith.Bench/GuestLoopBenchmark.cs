@@ -43,6 +43,16 @@ internal static class GuestLoopBenchmark
         return [.. measured.Select(m => new Figure(m.Figure, Statistics.Median(samples[m.Mode]), floor, "us"))];
     }
 
+    /// <summary>The floor other benchmarks compare with: a bare exit to the host process and back, in microseconds (median of <paramref name="runs"/>).</summary>
+    public static async Task<double> MeasureBareExitAsync(XenHypervisor xen, int runs)
+    {
+        byte[] kernel = BuiltinGuests.Load("bench");
+        var samples = new List<double>(runs);
+        for (int i = 0; i < runs; i++)
+            samples.Add(await MeasureAsync(xen, kernel, FloorMode));
+        return Statistics.Median(samples);
+    }
+
     /// <summary>One fresh domain running one mode's loop; returns microseconds per iteration.</summary>
     private static async Task<double> MeasureAsync(XenHypervisor xen, byte[] kernel, string mode)
     {

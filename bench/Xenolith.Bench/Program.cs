@@ -14,6 +14,8 @@ Benchmark[] benchmarks =
         progress => GuestLoopBenchmark.RunAsync("exception", [new("exception", "exception.bounce")], progress)),
     new("mmu", "mapping 1024 pages: one batched mmu_update, 1024 single mmu_updates, 1024 trapped page-table writes",
         MmuBenchmark.RunAsync),
+    new("evtchn", "interdomain event-channel ping-pong round trip between two blocked domains", EvtchnBenchmark.RunAsync),
+    new("timer", "wake-up lateness of 10 ms set_timer_op sleeps, beside event delivery into a running vCPU", TimerBenchmark.RunAsync),
     new("boot", "process start and in-process build to the hello guest's first console byte", BootBenchmark.RunAsync),
 ];
 

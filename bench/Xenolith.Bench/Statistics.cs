@@ -14,6 +14,16 @@ internal static class Statistics
         return sorted.Length % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
     }
 
+    /// <summary>The nearest-rank percentile (p in 0..100) of the samples.</summary>
+    public static double Percentile(IReadOnlyCollection<double> samples, double p)
+    {
+        if (samples.Count == 0)
+            throw new ArgumentException("no samples", nameof(samples));
+        double[] sorted = [.. samples.Order()];
+        int rank = (int)Math.Ceiling(p / 100 * sorted.Length);
+        return sorted[Math.Clamp(rank - 1, 0, sorted.Length - 1)];
+    }
+
     public static double ElapsedMicroseconds(long startTimestamp, long endTimestamp) =>
         (endTimestamp - startTimestamp) * 1e6 / Stopwatch.Frequency;
 }

@@ -98,6 +98,50 @@ static inline long HYPERVISOR_vm_assist(unsigned int cmd, unsigned int type)
 	return _hypercall2(long, vm_assist, cmd, type);
 }
 
+/* timeout: absolute system time (ns) of the vCPU's single-shot timer, which
+ * raises VIRQ_TIMER; 0 stops it. */
+static inline long HYPERVISOR_set_timer_op(uint64_t timeout)
+{
+	return _hypercall1(long, set_timer_op, timeout);
+}
+
+/* cmd: EVTCHNOP_*, arg: the command's struct (event_channel.h). */
+static inline long HYPERVISOR_event_channel_op(int cmd, void *arg)
+{
+	return _hypercall2(long, event_channel_op, cmd, arg);
+}
+
+/* cmd: VCPUOP_*, on vCPU vcpuid of the calling domain. */
+static inline long HYPERVISOR_vcpu_op(int cmd, unsigned int vcpuid, void *arg)
+{
+	return _hypercall3(long, vcpu_op, cmd, vcpuid, arg);
+}
+
+static inline long HYPERVISOR_sched_yield(void)
+{
+	return HYPERVISOR_sched_op(SCHEDOP_yield, NULL);
+}
+
+/* Unmasks this vCPU's events (evtchn_upcall_mask = 0) and blocks until one
+ * is pending; a pending upcall is delivered on the way back. */
+static inline long HYPERVISOR_sched_block(void)
+{
+	return HYPERVISOR_sched_op(SCHEDOP_block, NULL);
+}
+
+/* Blocks until one of the ports is pending or the system time reaches
+ * timeout (0: no timeout).  Leaves the event mask as it is. */
+static inline long HYPERVISOR_sched_poll(evtchn_port_t *ports,
+					 unsigned int nr_ports,
+					 uint64_t timeout)
+{
+	struct sched_poll poll = {
+		.ports = ports, .nr_ports = nr_ports, .timeout = timeout,
+	};
+
+	return HYPERVISOR_sched_op(SCHEDOP_poll, &poll);
+}
+
 /* Alternative entry path, as a 64-bit PV kernel could do it directly:
  * rax = nr, args in rdi, rsi, rdx, r10, r8, then SYSCALL.  The CPU
  * clobbers rcx (return rip) and r11 (rflags). */

@@ -18,17 +18,32 @@ internal static class GuestRunner
         return await BootAsync(xen, guest, cmdline, memoryMiB);
     }
 
-    public static async Task<Result> BootAsync(XenHypervisor xen, string guest, string cmdline = "", ulong memoryMiB = 16)
+    public static async Task<Result> BootAsync(XenHypervisor xen, string guest, string cmdline = "", ulong memoryMiB = 16, int vcpus = 1)
     {
-        (Domain domain, _) = PvDomainBuilder.Build(xen, new PvBuildRequest(guest, BuiltinGuests.Load(guest), cmdline, memoryMiB));
-        using (domain)
+        using Domain domain = Build(xen, guest, cmdline, memoryMiB, vcpus);
+        return await RunAsync(domain);
+    }
+
+    public static Domain Build(XenHypervisor xen, string guest, string cmdline = "", ulong memoryMiB = 16, int vcpus = 1) =>
+        PvDomainBuilder.Build(xen, new PvBuildRequest(guest, BuiltinGuests.Load(guest), cmdline, memoryMiB) { Vcpus = vcpus }).Domain;
+
+    /// <summary>Starts a built domain and collects its console until it exits.</summary>
+    public static async Task<Result> RunAsync(Domain domain)
+    {
+        var console = new StringBuilder();
+        domain.Console.Output += data => { lock (console) console.Append(Encoding.UTF8.GetString(data)); };
+        domain.Start();
+        DomainExit exit;
+        try
         {
-            var console = new StringBuilder();
-            domain.Console.Output += data => { lock (console) console.Append(Encoding.UTF8.GetString(data)); };
-            domain.Start();
-            DomainExit exit = await domain.Exited.WaitAsync(Timeout);
-            lock (console)
-                return new Result(exit, console.ToString());
+            exit = await domain.Exited.WaitAsync(Timeout);
         }
+        catch (TimeoutException)
+        {
+            lock (console)
+                throw new TimeoutException($"{domain.Name} did not finish in {Timeout}; its console:\n{console}");
+        }
+        lock (console)
+            return new Result(exit, console.ToString());
     }
 }
