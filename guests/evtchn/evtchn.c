@@ -18,14 +18,6 @@
 #include "pv.h"
 #include "time.h"
 
-/* A FAIL line with details, once per check (as check.c's fail). */
-#define FAILF(fmt, ...)                                                   \
-do {                                                                      \
-	if (!check_failed) {                                              \
-		check_failed = 1;                                         \
-		printk("FAIL %s: " fmt "\n", check_name, __VA_ARGS__);    \
-	}                                                                 \
-} while (0)
 
 #define DEFAULT_ROUNDS          10
 #define NO_SUCH_DOMAIN          0x7ef0
@@ -79,7 +71,7 @@ static void run_server(void)
 	rc = evtchn_status(DOMID_SELF, server_port, &st);
 	want_rc("status", rc, 0);
 	if (!rc && st.status != EVTCHNSTAT_unbound && st.status != EVTCHNSTAT_interdomain)
-		FAILF("status %u, want unbound (1) or interdomain (2)", st.status);
+		failf("status %u, want unbound (1) or interdomain (2)", st.status);
 	end();
 
 	evtchn_set_handler(server_port, server_on_event, NULL);
@@ -91,7 +83,7 @@ static void run_server(void)
 
 	begin("evtchn.server_rounds");
 	if (!met)
-		FAILF("%lu of %lu events before the timeout", server_events, rounds);
+		failf("%lu of %lu events before the timeout", server_events, rounds);
 	want_rc("send", server_send_rc, 0);
 	end();
 }
@@ -218,7 +210,7 @@ static void run_client(domid_t peer, evtchn_port_t rport)
 		t1 = rdtsc();
 		want_rc("send", rc, 0);
 		if (!met) {
-			FAILF("no reply in round %lu (%lu replies)", i, client_replies - base);
+			failf("no reply in round %lu (%lu replies)", i, client_replies - base);
 			break;
 		}
 		printk("evtchn: rtt %lu\n", t1 - t0);

@@ -32,11 +32,7 @@ static long hypercall_raw(long nr, long a1, long a2)
 	return res;
 }
 
-#define EPERM   1
-#define EFAULT  14
-#define EINVAL  22
-#define ENOSYS  38
-#define ENOBUFS 105
+#include "errno.h"
 
 #define BAD_POINTER ((void *)0x1000)            /* unmapped */
 #define HYPERVISOR_POINTER ((void *)0xffff810000000000UL)

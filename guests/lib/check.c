@@ -1,3 +1,5 @@
+#include <stdarg.h>
+
 #include "check.h"
 #include "console.h"
 
@@ -26,6 +28,20 @@ void fail(const char *what)
 		return;
 	check_failed = 1;
 	printk("FAIL %s: %s\n", check_name, what);
+}
+
+void failf(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (check_failed)
+		return;
+	check_failed = 1;
+	printk("FAIL %s: ", check_name);
+	va_start(ap, fmt);
+	vprintk(fmt, ap);
+	va_end(ap);
+	printk("\n");
 }
 
 void want(const char *what, int cond)

@@ -16,5 +16,7 @@ void want_rc(const char *what, long got, long want);
 void want_hex(const char *what, unsigned long got, unsigned long want);
 /* A whole check whose only expectation is a result code. */
 void check_rc(const char *name, long got, long want);
+/* fail() with a printk-formatted detail. */
+void failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif /* XG_CHECK_H */

@@ -58,12 +58,19 @@ static void out_str(struct outbuf *o, const char *s, size_t n)
 
 void printk(const char *fmt, ...)
 {
-	struct outbuf o;
-	char num[24];
 	va_list ap;
 
-	o.len = 0;
 	va_start(ap, fmt);
+	vprintk(fmt, ap);
+	va_end(ap);
+}
+
+void vprintk(const char *fmt, va_list ap)
+{
+	struct outbuf o;
+	char num[24];
+
+	o.len = 0;
 	for (; *fmt; fmt++) {
 		int is_long = 0;
 		uint64_t v;
@@ -123,6 +130,5 @@ void printk(const char *fmt, ...)
 			break;
 		}
 	}
-	va_end(ap);
 	console_write(o.buf, o.len);
 }

@@ -1,6 +1,7 @@
 #ifndef XG_CONSOLE_H
 #define XG_CONSOLE_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -13,5 +14,6 @@ void console_put_dec(uint64_t v);
 /* Tiny formatter: %s %c %d %u %x %p %%, with optional 'l'.
  * Each call issues a single console write (max 256 bytes). */
 void printk(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void vprintk(const char *fmt, va_list ap);
 
 #endif /* XG_CONSOLE_H */

@@ -17,36 +17,7 @@
 #include "xen.h"
 
 /* Error numbers the hypercalls return negated (Xen's public errno.h). */
-#ifndef EPERM
-#define EPERM           1
-#endif
-#ifndef ENOENT
-#define ENOENT          2
-#endif
-#ifndef ESRCH
-#define ESRCH           3
-#endif
-#ifndef EFAULT
-#define EFAULT          14
-#endif
-#ifndef EBUSY
-#define EBUSY           16
-#endif
-#ifndef EEXIST
-#define EEXIST          17
-#endif
-#ifndef EINVAL
-#define EINVAL          22
-#endif
-#ifndef ENOSPC
-#define ENOSPC          28
-#endif
-#ifndef ENOSYS
-#define ENOSYS          38
-#endif
-#ifndef ETIME
-#define ETIME           62
-#endif
+#include "errno.h"
 
 /* Ports the dispatcher keeps handlers for; a pending port at or above this
  * (or without a handler) is acknowledged and counted in events_spurious. */

@@ -20,39 +20,7 @@
 #include "xen.h"
 
 /* Error numbers the hypercalls return negated (Xen's, Linux-compatible). */
-#ifndef EPERM
-#define EPERM           1
-#endif
-#ifndef ENOENT
-#define ENOENT          2
-#endif
-#ifndef ESRCH
-#define ESRCH           3
-#endif
-#ifndef ENOMEM
-#define ENOMEM          12
-#endif
-#ifndef EACCES
-#define EACCES          13
-#endif
-#ifndef EFAULT
-#define EFAULT          14
-#endif
-#ifndef EBUSY
-#define EBUSY           16
-#endif
-#ifndef EEXIST
-#define EEXIST          17
-#endif
-#ifndef EINVAL
-#define EINVAL          22
-#endif
-#ifndef ENOSYS
-#define ENOSYS          38
-#endif
-#ifndef EOPNOTSUPP
-#define EOPNOTSUPP      95
-#endif
+#include "errno.h"
 
 #define PAGE_SHIFT      12
 #define PAGE_SIZE       4096UL

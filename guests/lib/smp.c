@@ -5,9 +5,7 @@
 #include "pv.h"
 #include "smp.h"
 
-#ifndef EINVAL
-#define EINVAL  22
-#endif
+#include "errno.h"
 
 char smp_stacks[SMP_MAX_VCPUS - 1][SMP_STACK_SIZE] __attribute__((aligned(4096)));
 struct smp_boot_info smp_boot[SMP_MAX_VCPUS];

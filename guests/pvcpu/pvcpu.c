@@ -12,11 +12,7 @@
 #include "lib.h"
 #include "pv.h"
 
-#define EPERM   1
-#define EFAULT  14
-#define ENODEV  19
-#define EINVAL  22
-#define ENOSYS  38
+#include "errno.h"
 
 #define UNMAPPED                0x1000UL
 #define NONCANONICAL            0x8000000000000000UL

@@ -13,13 +13,6 @@
 #include "smp.h"
 #include "time.h"
 
-#define FAILF(fmt, ...)                                                   \
-do {                                                                      \
-	if (!check_failed) {                                              \
-		check_failed = 1;                                         \
-		printk("FAIL %s: " fmt "\n", check_name, __VA_ARGS__);    \
-	}                                                                 \
-} while (0)
 
 #define DEFAULT_ROUNDS          100
 #define NO_SUCH_VCPU            1000
@@ -116,7 +109,7 @@ static int start_vcpu1(void)
 	if (!smp_boot[1].started)
 		fail("vCPU 1 did not reach its entry point");
 	else if (!met)
-		FAILF("no IPI from vCPU 1 (its bind_ipi: %ld, send: %ld)",
+		failf("no IPI from vCPU 1 (its bind_ipi: %ld, send: %ld)",
 		      ipi_port[1], vcpu1_send_rc);
 	want_hex("rdi at entry", smp_boot[1].rdi, 1);
 	want_hex("rsi at entry", smp_boot[1].rsi, SMP_BOOT_MAGIC);
@@ -133,7 +126,7 @@ static void check_ipi_ports(void)
 	begin("smp.ipi_ports");
 	for (v = 0; v < 2; v++) {
 		if (ipi_port[v] < 0) {
-			FAILF("bind_ipi(%d): %ld", v, ipi_port[v]);
+			failf("bind_ipi(%d): %ld", v, ipi_port[v]);
 			break;
 		}
 		want_rc("status", evtchn_status(DOMID_SELF, (evtchn_port_t)ipi_port[v], &st), 0);
@@ -160,7 +153,7 @@ static void check_pingpong(void)
 			break;
 		}
 		if (!TIME_WAIT_UNTIL(ipi_events[0] > base0 + i, deadline)) {
-			FAILF("no answer in round %lu: vCPU 1 took %lu, vCPU 0 %lu",
+			failf("no answer in round %lu: vCPU 1 took %lu, vCPU 0 %lu",
 			      i, ipi_events[1] - base1, ipi_events[0] - base0);
 			break;
 		}

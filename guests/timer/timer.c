@@ -20,13 +20,6 @@
 #include "pv.h"
 #include "time.h"
 
-#define FAILF(fmt, ...)                                                   \
-do {                                                                      \
-	if (!check_failed) {                                              \
-		check_failed = 1;                                         \
-		printk("FAIL %s: " fmt "\n", check_name, __VA_ARGS__);    \
-	}                                                                 \
-} while (0)
 
 #define DEFAULT_SLEEPS          20
 #define SLEEP_NS                (10 * NSEC_PER_MSEC)
@@ -92,7 +85,7 @@ static void check_wallclock(void)
 	begin("timer.wallclock");
 	time_wallclock(&sec, &nsec);
 	if (sec < WALLCLOCK_2024 || sec >= WALLCLOCK_2100)
-		FAILF("wallclock %lu s is not between 2024 and 2100", sec);
+		failf("wallclock %lu s is not between 2024 and 2100", sec);
 	want("wc_nsec < 1e9", nsec < NSEC_PER_SEC);
 	want("wc_version even", (shared_info->wc_version & 1) == 0);
 	end();
@@ -109,7 +102,7 @@ static void check_monotonic(void)
 	for (i = 0; i < 100000; i++) {
 		now = time_now();
 		if (now < prev) {
-			FAILF("system time went back from %lu to %lu", prev, now);
+			failf("system time went back from %lu to %lu", prev, now);
 			break;
 		}
 		prev = now;
@@ -118,7 +111,7 @@ static void check_monotonic(void)
 	for (i = 0; i < 100000000 && now - first < NSEC_PER_MSEC; i++)
 		now = time_now();
 	if (now - first < NSEC_PER_MSEC)
-		FAILF("system time advanced only %lu ns", now - first);
+		failf("system time advanced only %lu ns", now - first);
 	end();
 }
 
@@ -150,7 +143,7 @@ static void check_sleeps(unsigned long sleeps)
 		}
 	}
 	if (early)
-		FAILF("%lu of %lu wakes came over 100 us before the deadline (worst %ld ns)",
+		failf("%lu of %lu wakes came over 100 us before the deadline (worst %ld ns)",
 		      early, sleeps, worst);
 	end();
 
@@ -161,10 +154,10 @@ static void check_sleeps(unsigned long sleeps)
 	want_rc("state", after.state, RUNSTATE_running);
 	want("time running > 0", after.time[RUNSTATE_running] > 0);
 	if (after.state_entry_time > time_now() + EARLY_TOLERANCE_NS)
-		FAILF("state_entry_time %lu is after now %lu", after.state_entry_time, time_now());
+		failf("state_entry_time %lu is after now %lu", after.state_entry_time, time_now());
 	if (!rc && after.time[RUNSTATE_blocked] < before.time[RUNSTATE_blocked] +
 						 sleeps * SLEEP_NS / 2)
-		FAILF("blocked time grew %lu ns over %lu sleeps of %lu ns",
+		failf("blocked time grew %lu ns over %lu sleeps of %lu ns",
 		      after.time[RUNSTATE_blocked] - before.time[RUNSTATE_blocked],
 		      sleeps, SLEEP_NS);
 	end();
@@ -181,7 +174,7 @@ static void check_singleshot(void)
 	rc = sleep_until(deadline, ARM_VCPUOP, &woke);
 	want_rc("set_singleshot_timer", rc, 0);
 	if (!rc && woke + EARLY_TOLERANCE_NS < deadline)
-		FAILF("woke %lu ns before the deadline", deadline - woke);
+		failf("woke %lu ns before the deadline", deadline - woke);
 	end();
 
 	begin("timer.singleshot_future_passed");
@@ -227,7 +220,7 @@ static void check_periodic(void)
 		if (ticks[i] >= t0 && ticks[i] < end_t)
 			n++;
 	if (n < 8 || n > 11)
-		FAILF("%u ticks of a 10 ms periodic timer in 100 ms, want ~10", n);
+		failf("%u ticks of a 10 ms periodic timer in 100 ms, want ~10", n);
 	end();
 
 	/* Stopped: the next VIRQ_TIMER is the single-shot one 35 ms on. */
@@ -237,7 +230,7 @@ static void check_periodic(void)
 	rc = sleep_until(deadline, ARM_SET_TIMER_OP, &woke);
 	want_rc("set_timer_op", rc, 0);
 	if (!rc && woke + EARLY_TOLERANCE_NS < deadline)
-		FAILF("a VIRQ_TIMER %lu ns before the single-shot deadline", deadline - woke);
+		failf("a VIRQ_TIMER %lu ns before the single-shot deadline", deadline - woke);
 	want("one VIRQ_TIMER in 35 ms", nr_ticks == at_stop + 1);
 	end();
 	timer_hook = NULL;
@@ -268,9 +261,9 @@ static void check_poll(void)
 	events_unmask();
 	want_rc("poll", rc, 0);
 	if (!rc && t1 + EARLY_TOLERANCE_NS < deadline)
-		FAILF("returned %lu ns before the timeout", deadline - t1);
+		failf("returned %lu ns before the timeout", deadline - t1);
 	if (!rc && t1 - t0 > NSEC_PER_SEC)
-		FAILF("returned after %lu ns for a 20 ms timeout", t1 - t0);
+		failf("returned after %lu ns for a 20 ms timeout", t1 - t0);
 	end();
 
 	begin("timer.poll_pending");
@@ -283,7 +276,7 @@ static void check_poll(void)
 	events_unmask();
 	want_rc("poll", rc, 0);
 	if (!rc && t1 - t0 >= NSEC_PER_SEC / 2)
-		FAILF("took %lu ns on a pending port", t1 - t0);
+		failf("took %lu ns on a pending port", t1 - t0);
 	evtchn_clear_pending(port);
 	want_rc("close", evtchn_close(port), 0);
 	end();

@@ -40,33 +40,13 @@ public static class EventChannelOpHypercall
         switch (command)
         {
             case EventChannelOp.AllocUnbound:
-            {
-                if (caller.ReadGuest(va, out EventChannelAllocUnbound request) != 0)
-                    return -XenErrno.EFAULT;
-                int rc = channels.AllocUnbound(domain, request.Dom, request.RemoteDom, out request.Port);
-                return rc != 0 ? rc : WriteBack(caller, va, request);
-            }
+                return Exchange(caller, va, (ref EventChannelAllocUnbound r) => channels.AllocUnbound(domain, r.Dom, r.RemoteDom, out r.Port));
             case EventChannelOp.BindInterdomain:
-            {
-                if (caller.ReadGuest(va, out EventChannelBindInterdomain request) != 0)
-                    return -XenErrno.EFAULT;
-                int rc = channels.BindInterdomain(domain, request.RemoteDom, request.RemotePort, out request.LocalPort);
-                return rc != 0 ? rc : WriteBack(caller, va, request);
-            }
+                return Exchange(caller, va, (ref EventChannelBindInterdomain r) => channels.BindInterdomain(domain, r.RemoteDom, r.RemotePort, out r.LocalPort));
             case EventChannelOp.BindVirq:
-            {
-                if (caller.ReadGuest(va, out EventChannelBindVirq request) != 0)
-                    return -XenErrno.EFAULT;
-                int rc = channels.BindVirq(domain, request.Virq, request.Vcpu, out request.Port);
-                return rc != 0 ? rc : WriteBack(caller, va, request);
-            }
+                return Exchange(caller, va, (ref EventChannelBindVirq r) => channels.BindVirq(domain, r.Virq, r.Vcpu, out r.Port));
             case EventChannelOp.BindIpi:
-            {
-                if (caller.ReadGuest(va, out EventChannelBindIpi request) != 0)
-                    return -XenErrno.EFAULT;
-                int rc = channels.BindIpi(domain, request.Vcpu, out request.Port);
-                return rc != 0 ? rc : WriteBack(caller, va, request);
-            }
+                return Exchange(caller, va, (ref EventChannelBindIpi r) => channels.BindIpi(domain, r.Vcpu, out r.Port));
             case EventChannelOp.BindPirq:
                 // No domain here is given physical IRQs (there is no passthrough), so every PIRQ is
                 // one the caller may not use: Xen's evtchn_bind_pirq refuses those with -EPERM.
@@ -83,12 +63,7 @@ public static class EventChannelOpHypercall
                 };
             }
             case EventChannelOp.Status:
-            {
-                if (caller.ReadGuest(va, out EventChannelStatus request) != 0)
-                    return -XenErrno.EFAULT;
-                int rc = channels.Status(domain, request.Dom, request.Port, out EventChannelStatus status);
-                return rc != 0 ? rc : WriteBack(caller, va, status);
-            }
+                return Exchange(caller, va, (ref EventChannelStatus r) => channels.Status(domain, r.Dom, r.Port, out r));
             case EventChannelOp.BindVcpu:
             {
                 if (caller.ReadGuest(va, out EventChannelBindVcpu request) != 0)
@@ -106,6 +81,17 @@ public static class EventChannelOpHypercall
                 // finds it missing stays on the 2-level ABI, which is all there is here.
                 return -XenErrno.ENOSYS;
         }
+    }
+
+    private delegate int Operation<T>(ref T request);
+
+    /// <summary>Reads the op's struct, runs it, and on success writes the struct (with its results) back.</summary>
+    private static long Exchange<T>(Vcpu caller, ulong va, Operation<T> operation) where T : unmanaged
+    {
+        if (caller.ReadGuest(va, out T request) != 0)
+            return -XenErrno.EFAULT;
+        int rc = operation(ref request);
+        return rc != 0 ? rc : WriteBack(caller, va, request);
     }
 
     private static int WriteBack<T>(Vcpu caller, ulong va, in T value) where T : unmanaged =>
