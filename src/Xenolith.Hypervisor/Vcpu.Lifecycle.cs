@@ -29,6 +29,9 @@ public sealed partial class Vcpu
     /// <summary>Parks the thread while the vCPU is down or its domain paused; then applies a new context, if any.</summary>
     private void WaitUntilRunnable()
     {
+        // Every exit passes here: the common case must cost no lock.
+        if (_online && !Domain.IsPaused && _pendingContext is null && _runstate == Runstate.Running)
+            return;
         while (!_stop && !(_online && !Domain.IsPaused))
         {
             SetRunstate(Runstate.Offline);
