@@ -282,6 +282,38 @@ static void check_poll(void)
 	end();
 }
 
+/* ---- VCPUOP_register_vcpu_info (last: the event library keeps using the
+ * shared_info slot, so nothing may need an upcall afterwards) ------------- */
+
+static uint8_t moved_vcpu_info[4096] __attribute__((aligned(4096)));
+
+static void check_register_vcpu_info(void)
+{
+	volatile struct vcpu_info *old = &shared_info->vcpu_info[0];
+	volatile struct vcpu_info *moved = (volatile struct vcpu_info *)(moved_vcpu_info + 128);
+	struct vcpu_register_vcpu_info info = {
+		.mfn = pv_virt_to_mfn(moved_vcpu_info),
+		.offset = 4,
+	};
+	uint32_t mul = old->time.tsc_to_system_mul;
+
+	begin("timer.register_vcpu_info");
+	events_mask();
+	want_rc("misaligned offset", HYPERVISOR_vcpu_op(VCPUOP_register_vcpu_info, 0, &info), -EINVAL);
+	info.offset = 4096 - 32;
+	want_rc("offset past the page", HYPERVISOR_vcpu_op(VCPUOP_register_vcpu_info, 0, &info), -EINVAL);
+	info.offset = 128;
+	want_rc("register", HYPERVISOR_vcpu_op(VCPUOP_register_vcpu_info, 0, &info), 0);
+	/* Xen copies the old contents over and marks everything pending. */
+	want_hex("upcall_pending", moved->evtchn_upcall_pending, 1);
+	want_hex("upcall_mask", moved->evtchn_upcall_mask, 1);
+	want_hex("pending_sel", moved->evtchn_pending_sel, ~0UL);
+	want_hex("time.tsc_to_system_mul", moved->time.tsc_to_system_mul, mul);
+	want_hex("time.version even", moved->time.version & 1, 0);
+	want_rc("register again", HYPERVISOR_vcpu_op(VCPUOP_register_vcpu_info, 0, &info), -EINVAL);
+	end();
+}
+
 /* ---- spin=N: VIRQ_DEBUG into a spinning vCPU ----------------------------------- */
 
 static volatile unsigned long debug_virqs;
@@ -366,6 +398,7 @@ int guest_main(struct start_info *si)
 	check_singleshot();
 	check_periodic();
 	check_poll();
+	check_register_vcpu_info();
 	summary();
 	return 0;
 }
