@@ -80,14 +80,16 @@ public sealed partial class Vcpu
         {
             if (!_registersValid)
                 return;
-            if (_kvm.Sregs.Cs.Dpl == 0)
+            if (_kvm.Sregs.Cs.Dpl == 0 || !GuestPageTables.IsGuestAddress(_kvm.Regs.Rip))
             {
+                // Inside a hypervisor stub. Most exit within a few instructions and deliver then; but
+                // one past its out (a trap stub's add/iretq) or past the shadow-sync stub's flag test
+                // returns straight to the guest, so a kick comes back shortly in any case.
                 if (IsInShadowSyncStub)
                     RequestExitFromShadowSync();
-                return;  // a trap stub exits by itself within a few instructions
+                _redeliveryTimer.Set(Domain.Xen.Clock.Now + RedeliveryDelay);
+                return;
             }
-            if (!GuestPageTables.IsGuestAddress(_kvm.Regs.Rip))
-                return;  // the syscall stub, whose out is the next instruction
             LoadFrameFromRegisters();
         }
         if (Bounce(Pv.EventCallback, maskEvents: true, null, "event upcall"))
@@ -96,6 +98,11 @@ public sealed partial class Vcpu
             StoreFrame();
         }
     }
+
+    /// <summary>How long after a kick that landed inside a stub the vCPU is kicked again: far longer than any stub runs.</summary>
+    private const long RedeliveryDelay = 100_000;
+
+    private void OnRedeliveryTimer() => Kick();
 
     /// <summary>Event callbacks entered so far.</summary>
     public long Upcalls { get; private set; }

@@ -20,6 +20,7 @@ public sealed partial class Vcpu
     private readonly HostTimer _singleshotTimer;
     private readonly HostTimer _periodicTimer;
     private readonly HostTimer _pollTimer;
+    private readonly HostTimer _redeliveryTimer;
     private long _period;
     private long _nextPeriodic;
 
@@ -198,5 +199,6 @@ public sealed partial class Vcpu
         _singleshotTimer.Cancel();
         _periodicTimer.Cancel();
         _pollTimer.Cancel();
+        _redeliveryTimer.Cancel();
     }
 }

@@ -34,6 +34,7 @@ public sealed partial class Vcpu : IDisposable
         _singleshotTimer = domain.Xen.Timers.Create(OnSingleshotTimer);
         _periodicTimer = domain.Xen.Timers.Create(OnPeriodicTimer);
         _pollTimer = domain.Xen.Timers.Create(OnPollTimeout);
+        _redeliveryTimer = domain.Xen.Timers.Create(OnRedeliveryTimer);
         _kvm = domain.Vm.CreateVcpu(id);
         try
         {
