@@ -163,6 +163,32 @@ static void check_sleeps(unsigned long sleeps)
 	end();
 }
 
+/* VCPUOP_register_runstate_memory_area: written at once, and again (with
+ * the blocked time grown) whenever the vCPU runs after a sleep. */
+static struct vcpu_runstate_info runstate_area;
+
+static void check_runstate_area(void)
+{
+	volatile struct vcpu_runstate_info *area = &runstate_area;
+	uint64_t address = (uint64_t)&runstate_area, woke;
+	uint64_t blocked;
+	long rc;
+
+	begin("timer.runstate_area");
+	rc = HYPERVISOR_vcpu_op(VCPUOP_register_runstate_memory_area, 0, &address);
+	want_rc("register", rc, 0);
+	want_rc("state", area->state, RUNSTATE_running);
+	want("time running > 0", area->time[RUNSTATE_running] > 0);
+	blocked = area->time[RUNSTATE_blocked];
+	want_rc("sleep", sleep_until(time_now() + SLEEP_NS, ARM_SET_TIMER_OP, &woke), 0);
+	if (area->time[RUNSTATE_blocked] < blocked + SLEEP_NS / 2)
+		failf("blocked time in the area grew %lu ns over a %lu ns sleep",
+		      area->time[RUNSTATE_blocked] - blocked, SLEEP_NS);
+	address = 0;
+	want_rc("unregister", HYPERVISOR_vcpu_op(VCPUOP_register_runstate_memory_area, 0, &address), 0);
+	end();
+}
+
 static void check_singleshot(void)
 {
 	struct vcpu_set_singleshot_timer st;
@@ -395,6 +421,7 @@ int guest_main(struct start_info *si)
 	check_wallclock();
 	check_monotonic();
 	check_sleeps(sleeps);
+	check_runstate_area();
 	check_singleshot();
 	check_periodic();
 	check_poll();
