@@ -24,7 +24,7 @@ internal static class EvtchnBenchmark
         // A first pair warms the JIT up (tiered compilation), so the figures are the steady state.
         await PingPongAsync(xen, 20);
         double floor = await GuestLoopBenchmark.MeasureBareExitAsync(xen, runs: 3);
-        (IReadOnlyList<double> roundTrips, uint _) = await PingPongAsync(xen, Rounds);
+        IReadOnlyList<double> roundTrips = await PingPongAsync(xen, Rounds);
         double median = Statistics.Median([.. roundTrips]);
         await progress.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
             $"evtchn: {Rounds} round trips, median {median:F1} us, bare exit {floor:F1} us"));
@@ -32,7 +32,7 @@ internal static class EvtchnBenchmark
     }
 
     /// <summary>Runs the server and client guests; returns the client's round trips in microseconds.</summary>
-    private static async Task<(IReadOnlyList<double> RoundTrips, uint TscKhz)> PingPongAsync(XenHypervisor xen, int rounds)
+    private static async Task<IReadOnlyList<double>> PingPongAsync(XenHypervisor xen, int rounds)
     {
         Domain Build(string name, string cmdline) =>
             PvDomainBuilder.Build(xen, new PvBuildRequest(name, BuiltinGuests.Load("evtchn"), cmdline, 16)).Domain;
@@ -53,11 +53,6 @@ internal static class EvtchnBenchmark
         IReadOnlyList<string> lines = clientConsole.LinesStartingWith(Prefix);
         if (lines.Count != rounds)
             throw new BenchmarkException($"the client printed {lines.Count} round trips, not {rounds}; its console:\n{clientConsole.Transcript}");
-        return ([.. lines.Select(line => ParseTicks(line, Prefix) * 1000.0 / tscKhz)], tscKhz);
+        return [.. lines.Select(line => Statistics.MicrosecondsOfTickLine(line, Prefix, tscKhz))];
     }
-
-    internal static ulong ParseTicks(string line, string prefix) =>
-        ulong.TryParse(line.AsSpan(prefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out ulong ticks)
-            ? ticks
-            : throw new BenchmarkException($"malformed line from the guest: \"{line}\"");
 }

@@ -1,4 +1,3 @@
-using System.Globalization;
 using Xenolith.Domain0.Builder;
 using Xenolith.Domain0.Guests;
 using Xenolith.Hypervisor;
@@ -53,13 +52,6 @@ internal static class MmuBenchmark
         IReadOnlyList<string> lines = console.LinesStartingWith(prefix);
         if (lines.Count != Rounds)
             throw new BenchmarkException($"the mmu guest printed {lines.Count} tick lines for '{way}', not {Rounds}; its console:\n{console.Transcript}");
-        var microseconds = new List<double>(lines.Count);
-        foreach (string line in lines)
-        {
-            if (!ulong.TryParse(line.AsSpan(prefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out ulong ticks))
-                throw new BenchmarkException($"the mmu guest printed a malformed tick line: \"{line}\"");
-            microseconds.Add(ticks * 1000.0 / tscKhz);
-        }
-        return Statistics.Median(microseconds);
+        return Statistics.Median([.. lines.Select(line => Statistics.MicrosecondsOfTickLine(line, prefix, tscKhz))]);
     }
 }

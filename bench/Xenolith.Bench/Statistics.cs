@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 
 namespace Xenolith.Bench;
 
@@ -23,6 +24,15 @@ internal static class Statistics
         int rank = (int)Math.Ceiling(p / 100 * sorted.Length);
         return sorted[Math.Clamp(rank - 1, 0, sorted.Length - 1)];
     }
+
+    /// <summary>
+    /// A guest's "PREFIX TICKS" line (rdtsc ticks it timed itself) in microseconds, at the vCPU's
+    /// TSC rate in kHz; a malformed line voids the measurement.
+    /// </summary>
+    public static double MicrosecondsOfTickLine(string line, string prefix, uint tscKhz) =>
+        ulong.TryParse(line.AsSpan(prefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out ulong ticks)
+            ? ticks * 1000.0 / tscKhz
+            : throw new BenchmarkException($"malformed line from the guest: \"{line}\"");
 
     public static double ElapsedMicroseconds(long startTimestamp, long endTimestamp) =>
         (endTimestamp - startTimestamp) * 1e6 / Stopwatch.Frequency;

@@ -77,6 +77,15 @@ public sealed partial class Vcpu
     /// </summary>
     internal long Initialise(ReadOnlySpan<byte> context)
     {
+        // Two vCPUs initialising the same third one: the second must see -EEXIST, not half a context.
+        lock (_initialiseLock)
+            return InitialiseLocked(context);
+    }
+
+    private readonly Lock _initialiseLock = new();
+
+    private long InitialiseLocked(ReadOnlySpan<byte> context)
+    {
         if (IsInitialised)
             return -XenErrno.EEXIST;
         ulong[] words = MemoryMarshal.Cast<byte, ulong>(context).ToArray();
@@ -139,9 +148,9 @@ public sealed partial class Vcpu
         }
 
         // Validated: from here nothing fails.
-        Array.Copy(traps.ToArray(), Pv.TrapTable, 256);
-        for (int i = 0; i < 256; i++)
-            Pv.TrapTable[i].Cs = TrapHypercalls.FixupSelector(Pv.TrapTable[i].Cs);
+        traps.CopyTo(Pv.TrapTable);
+        foreach (ref TrapInfo trap in Pv.TrapTable.AsSpan())
+            trap.Cs = TrapHypercalls.FixupSelector(trap.Cs);
         Pv.EventCallback = Word(VcpuGuestContext.EventCallback);
         Pv.FailsafeCallback = Word(VcpuGuestContext.FailsafeCallback);
         Pv.SyscallCallback = Word(VcpuGuestContext.SyscallCallback);
@@ -192,23 +201,4 @@ public sealed partial class Vcpu
         _registersValid = false;
         _frameLoaded = false;
     }
-
-    /// <summary>
-    /// The shadow-sync stub exited before its iretq because a kick interrupted it: its trap frame
-    /// (error-code slot and iret frame) is at rsp, so the pending upcall can be delivered through it.
-    /// </summary>
-    private void ShadowSyncExit()
-    {
-        MemoryMarshal.Cast<byte, ulong>(Domain.Xen.Memory.Frame(Area.ShadowSyncListMfn))[ShadowSyncListCapacity] = 0;
-        ulong? address = Area.StackMachineAddress(_kvm.Regs.Rsp, TrapFrame.Size);
-        if (address is null)
-        {
-            CrashWithDump("shadow-sync exit with a frame outside the hypervisor stack");
-            return;
-        }
-        _atShadowSyncExit = true;
-        LoadFrameFromTrapStack(address.Value, MemoryMarshal.Read<TrapFrame>(Domain.Xen.Memory.Block.GetSpan(address.Value, TrapFrame.Size)));
-    }
-
-    private bool _atShadowSyncExit;
 }

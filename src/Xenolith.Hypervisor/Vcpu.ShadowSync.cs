@@ -41,7 +41,7 @@ public sealed partial class Vcpu
         Span<ulong> list = MemoryMarshal.Cast<byte, ulong>(Domain.Xen.Memory.Frame(Area.ShadowSyncListMfn));
         for (int i = 0; i < writes.Count; i++)
             list[i] = HypervisorLayout.DirectmapVa(writes[i]);
-        list[ShadowSyncListCapacity] = 0;
+        ShadowSyncExitFlag = 0;
 
         // Stack: [rcx rdi rsi rax] [error code] [iret frame]. A trap stub already holds the last two.
         ulong top;
@@ -83,8 +83,30 @@ public sealed partial class Vcpu
             words * sizeof(ulong)));
 
     /// <summary>The shadow-sync stub is running (a kick interrupted it): make it exit before it returns to the guest.</summary>
-    private void RequestExitFromShadowSync() =>
-        MemoryMarshal.Cast<byte, ulong>(Domain.Xen.Memory.Frame(Area.ShadowSyncListMfn))[ShadowSyncListCapacity] = 1;
+    private void RequestExitFromShadowSync() => ShadowSyncExitFlag = 1;
+
+    /// <summary>The last quadword of the list page: non-zero makes the stub exit before its iretq.</summary>
+    private ref ulong ShadowSyncExitFlag =>
+        ref MemoryMarshal.Cast<byte, ulong>(Domain.Xen.Memory.Frame(Area.ShadowSyncListMfn))[ShadowSyncListCapacity];
+
+    /// <summary>
+    /// The shadow-sync stub exited before its iretq because a kick interrupted it: its trap frame
+    /// (error-code slot and iret frame) is at rsp, so the pending upcall can be delivered through it.
+    /// </summary>
+    private void ShadowSyncExit()
+    {
+        ShadowSyncExitFlag = 0;
+        ulong? address = Area.StackMachineAddress(_kvm.Regs.Rsp, TrapFrame.Size);
+        if (address is null)
+        {
+            CrashWithDump("shadow-sync exit with a frame outside the hypervisor stack");
+            return;
+        }
+        _atShadowSyncExit = true;
+        LoadFrameFromTrapStack(address.Value, MemoryMarshal.Read<TrapFrame>(Domain.Xen.Memory.Block.GetSpan(address.Value, TrapFrame.Size)));
+    }
+
+    private bool _atShadowSyncExit;
 
     private bool IsInShadowSyncStub => _kvm.Sregs.Cs.Dpl == 0 && _kvm.Regs.Rip - HypervisorLayout.ShadowSyncVa < MachineMemory.PageSize;
 }

@@ -24,7 +24,8 @@ public sealed partial class Vcpu
     private long _period;
     private long _nextPeriodic;
 
-    private readonly Lock _runstateLock = new();
+    /// <summary>Guards the runstate accounting and the periodic timer's schedule.</summary>
+    private readonly Lock _timeLock = new();
     private Runstate _runstate = Runstate.Offline;
     private long _runstateEntry;
     private readonly long[] _runstateTimes = new long[4];
@@ -94,7 +95,7 @@ public sealed partial class Vcpu
     {
         if (period < MinimumPeriod || period > MaximumPeriod)
             return -XenErrno.EINVAL;
-        lock (_runstateLock)
+        lock (_timeLock)
         {
             _period = period;
             _nextPeriodic = Clock.Now + period;
@@ -105,7 +106,7 @@ public sealed partial class Vcpu
 
     internal void StopPeriodicTimer()
     {
-        lock (_runstateLock)
+        lock (_timeLock)
         {
             _period = 0;
             _periodicTimer.Cancel();
@@ -116,7 +117,7 @@ public sealed partial class Vcpu
 
     private void OnPeriodicTimer()
     {
-        lock (_runstateLock)
+        lock (_timeLock)
         {
             if (_period == 0)
                 return;
@@ -136,7 +137,7 @@ public sealed partial class Vcpu
     private void SetRunstate(Runstate state)
     {
         VcpuRunstateInfo info;
-        lock (_runstateLock)
+        lock (_timeLock)
         {
             if (state == _runstate)
                 return;
@@ -156,7 +157,7 @@ public sealed partial class Vcpu
     {
         get
         {
-            lock (_runstateLock)
+            lock (_timeLock)
                 return RunstateLocked();
         }
     }

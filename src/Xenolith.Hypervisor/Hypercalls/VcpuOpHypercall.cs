@@ -66,8 +66,7 @@ public static class VcpuOpHypercall
         byte[] context = new byte[VcpuGuestContext.Size];
         if (caller.CopyFromGuest(arg, context) != 0)
             return -XenErrno.EFAULT;
-        lock (target)
-            return target.Initialise(context);
+        return target.Initialise(context);
     }
 
     /// <summary>Taking down the last vCPU that is up powers the domain off, as on Xen.</summary>
