@@ -254,8 +254,8 @@ public sealed partial class Domain : IDisposable, IPageTableOwner, IEventChannel
             vcpu.Dispose();
         Vm.Dispose();
         Xen.ReleaseDomain(this);
-        // Whatever the guest's tables still reference, the VM is gone: every frame goes back.
-        Xen.Memory.FreeAllOwnedBy(Id);
+        // The VM is gone: every frame goes back, except those other domains or Domain0 still map.
+        Xen.PageTypes.ReleaseDomain(Id);
         Xen.Memory.Free(Mappings.Frames);
     }
 }

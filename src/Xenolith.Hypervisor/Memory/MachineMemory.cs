@@ -137,19 +137,6 @@ public sealed class MachineMemory : IDisposable
         }
     }
 
-    /// <summary>Frees every frame <paramref name="owner"/> still owns (domain destruction).</summary>
-    public void FreeAllOwnedBy(ushort owner)
-    {
-        lock (_lock)
-        {
-            for (ulong mfn = 1; mfn < FrameCount; mfn++)
-            {
-                if (_pages[mfn].Owner == owner)
-                    Release(mfn);
-            }
-        }
-    }
-
     /// <summary>Xen's put_page reaching zero: the frame goes back to the pool. Caller holds the lock.</summary>
     internal void Release(ulong mfn)
     {

@@ -20,6 +20,16 @@ public struct PageInfo
     /// <summary>Same-level entries elsewhere that map this table.</summary>
     public ushort LinearUses;
 
+    /// <summary>
+    /// General references held by someone other than the owner (a Domain0 backend's mapping,
+    /// another domain's grant mapping), included in <see cref="RefCount"/>; of them,
+    /// <see cref="ForeignWritable"/> also hold a writable type reference. Counted apart so that
+    /// when the owner dies the frame can stay with its last holders instead of being reused.
+    /// </summary>
+    public uint ForeignRefs;
+
+    public uint ForeignWritable;
+
     public readonly bool IsAllocated => (Flags & PageFlags.Allocated) != 0;
     public readonly bool IsValidated => (Flags & PageFlags.Validated) != 0;
     public readonly bool IsPinned => (Flags & PageFlags.Pinned) != 0;
@@ -41,4 +51,7 @@ public enum PageFlags : byte
 
     /// <summary>Pinned by the guest (PGT_pinned): one type and one general reference.</summary>
     Pinned = 4,
+
+    /// <summary>Its owner is dead; only the outside references that kept it remain, and nothing new may take one.</summary>
+    Orphaned = 8,
 }

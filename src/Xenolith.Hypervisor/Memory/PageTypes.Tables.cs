@@ -127,6 +127,12 @@ public sealed partial class PageTypes
         ulong target = Pte.Mfn(entry);
         if (level == 1)
         {
+            // Only a grant mapping puts another owner's frame in an L1: its references are foreign ones.
+            if (Memory.Page(target).Owner != owner.Id)
+            {
+                PutForeignReference(target, (entry & Pte.Writable) != 0);
+                return;
+            }
             if ((entry & Pte.Writable) != 0)
                 PutPageType(target, owner);
             PutPage(target);

@@ -19,6 +19,8 @@ public sealed class PageTypeInvariantChecker
     private readonly uint[] _types;
     private readonly int[] _linearEntries;
     private readonly int[] _linearUses;
+    private readonly uint[] _foreignEntries;
+    private readonly uint[] _foreignWritableEntries;
     private readonly ulong[] _hypervisorSlots = [.. Enumerable.Range(FakePageTableOwner.FirstHypervisorSlot, FakePageTableOwner.EndHypervisorSlot - FakePageTableOwner.FirstHypervisorSlot).Select(FakePageTableOwner.HypervisorSlotMarker)];
 
     /// <summary>Present entries of validated tables seen by the last check.</summary>
@@ -31,6 +33,8 @@ public sealed class PageTypeInvariantChecker
         _types = new uint[memory.FrameCount];
         _linearEntries = new int[memory.FrameCount];
         _linearUses = new int[memory.FrameCount];
+        _foreignEntries = new uint[memory.FrameCount];
+        _foreignWritableEntries = new uint[memory.FrameCount];
         _ = AllPages(memory);
     }
 
@@ -62,6 +66,8 @@ public sealed class PageTypeInvariantChecker
         Array.Clear(_types);
         Array.Clear(_linearEntries);
         Array.Clear(_linearUses);
+        Array.Clear(_foreignEntries);
+        Array.Clear(_foreignWritableEntries);
         ulong free = 0;
         LiveEntries = 0;
 
@@ -82,6 +88,8 @@ public sealed class PageTypeInvariantChecker
                 Fail(context, $"mfn {mfn:x} owned by {p.Owner} with no reference left (should be back in the pool): {Describe((ulong)mfn)}");
             if ((p.Flags & PageFlags.Allocated) != 0)
                 _refs[mfn]++;
+            _refs[mfn] += p.ForeignRefs;
+            _types[mfn] += p.ForeignWritable;
             if ((p.Flags & PageFlags.Pinned) != 0)
             {
                 if (!table || !validated)
@@ -127,6 +135,8 @@ public sealed class PageTypeInvariantChecker
                 continue;
             if (p.RefCount != _refs[mfn] || p.TypeCount != _types[mfn])
                 Fail(context, $"mfn {mfn:x}: {Describe((ulong)mfn)}, expected RefCount {_refs[mfn]} TypeCount {_types[mfn]}");
+            if (_foreignEntries[mfn] > p.ForeignRefs || _foreignWritableEntries[mfn] > p.ForeignWritable || p.ForeignWritable > p.ForeignRefs)
+                Fail(context, $"mfn {mfn:x}: {Describe((ulong)mfn)}, but {_foreignEntries[mfn]} foreign L1 entries ({_foreignWritableEntries[mfn]} writable) map it");
             if (p.LinearEntries != _linearEntries[mfn] || p.LinearUses != _linearUses[mfn])
                 Fail(context, $"mfn {mfn:x}: {Describe((ulong)mfn)}, expected LinearEntries {_linearEntries[mfn]} LinearUses {_linearUses[mfn]}");
             if (_linearEntries[mfn] != 0 && _linearUses[mfn] != 0)
@@ -158,6 +168,14 @@ public sealed class PageTypeInvariantChecker
             if (!memory.IsValidFrame(target))
                 Fail(context, $"L{level} {table:x}[{index}] = {e:x16} maps a frame outside machine memory");
             ref PageInfo p = ref memory.Page(target);
+            if (level == 1 && p.Owner != owner)
+            {
+                // A grant mapping: its references are among the frame's foreign ones.
+                _foreignEntries[target]++;
+                if (writable)
+                    _foreignWritableEntries[target]++;
+                continue;
+            }
             if (p.Owner != owner)
                 Fail(context, $"L{level} {table:x}[{index}] (owner {owner}) maps mfn {target:x} owned by {p.Owner}");
             if (level == 1)
@@ -196,7 +214,7 @@ public sealed class PageTypeInvariantChecker
     public string Describe(ulong mfn)
     {
         PageInfo p = memory.Page(mfn);
-        return $"[mfn {mfn:x} owner {p.Owner} type {p.Type} flags {p.Flags} ref {p.RefCount} type# {p.TypeCount} linE {p.LinearEntries} linU {p.LinearUses}]";
+        return $"[mfn {mfn:x} owner {p.Owner} type {p.Type} flags {p.Flags} ref {p.RefCount} type# {p.TypeCount} foreign {p.ForeignRefs}/{p.ForeignWritable} linE {p.LinearEntries} linU {p.LinearUses}]";
     }
 
     private static void Fail(Func<string> context, string message)
