@@ -46,13 +46,14 @@ void console_put_dec(uint64_t v)
 }
 
 struct outbuf {
-	char buf[256];
+	char *buf;
+	size_t size;
 	size_t len;
 };
 
 static void out_str(struct outbuf *o, const char *s, size_t n)
 {
-	while (n-- && o->len < sizeof(o->buf))
+	while (n-- && o->len < o->size)
 		o->buf[o->len++] = *s++;
 }
 
@@ -67,9 +68,32 @@ void printk(const char *fmt, ...)
 
 void vprintk(const char *fmt, va_list ap)
 {
+	/* 256 characters and the NUL vsnprintk always adds. */
+	char buf[257];
+
+	console_write(buf, vsnprintk(buf, sizeof(buf), fmt, ap));
+}
+
+size_t snprintk(char *buf, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	size_t n;
+
+	va_start(ap, fmt);
+	n = vsnprintk(buf, size, fmt, ap);
+	va_end(ap);
+	return n;
+}
+
+size_t vsnprintk(char *buf, size_t size, const char *fmt, va_list ap)
+{
 	struct outbuf o;
 	char num[24];
 
+	if (size == 0)
+		return 0;
+	o.buf = buf;
+	o.size = size - 1;
 	o.len = 0;
 	for (; *fmt; fmt++) {
 		int is_long = 0;
@@ -130,5 +154,6 @@ void vprintk(const char *fmt, va_list ap)
 			break;
 		}
 	}
-	console_write(o.buf, o.len);
+	o.buf[o.len] = '\0';
+	return o.len;
 }

@@ -16,4 +16,10 @@ void console_put_dec(uint64_t v);
 void printk(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void vprintk(const char *fmt, va_list ap);
 
+/* The same formatting into buf: at most size - 1 characters, always
+ * NUL-terminated (size > 0).  Returns the length written. */
+size_t snprintk(char *buf, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+size_t vsnprintk(char *buf, size_t size, const char *fmt, va_list ap);
+
 #endif /* XG_CONSOLE_H */

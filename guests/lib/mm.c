@@ -72,6 +72,33 @@ long mm_m2p_init(struct xen_machphys_mapping *out)
 	return rc;
 }
 
+void *mm_image_frame_va(unsigned long mfn, const char **why)
+{
+	const char *dummy;
+	unsigned long pfn;
+	uint64_t *pte;
+
+	if (!why)
+		why = &dummy;
+	*why = NULL;
+	if (!mm_m2p)
+		mm_m2p_init(NULL);
+	pfn = mfn_to_pfn(mfn);
+	if (pfn >= mm_nr_pages || mm_p2m[pfn] != mfn)
+		pfn = mm_p2m_find(mfn);
+	if (pfn == MM_INVALID || !pfn_is_mapped(pfn)) {
+		*why = "not a frame of the bootstrap mapping";
+		return NULL;
+	}
+	pte = mm_l1e_ptr((unsigned long)pfn_to_virt(pfn));
+	if (!pte || !(*pte & _PAGE_PRESENT) || !(*pte & _PAGE_RW) ||
+	    mm_pte_mfn(*pte) != mfn) {
+		*why = "its bootstrap mapping is not a writable mapping of it";
+		return NULL;
+	}
+	return pfn_to_virt(pfn);
+}
+
 /* ---- Walks ---------------------------------------------------------------- */
 
 int mm_walk(unsigned long va, struct mm_walk *w)

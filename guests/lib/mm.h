@@ -151,6 +151,13 @@ unsigned long mm_p2m_find(unsigned long mfn);
  * mapping (P2M search), or NULL. */
 void *mm_mfn_to_virt(unsigned long mfn);
 
+/* The writable 1:1 address of a frame of the domain's own start-of-day image
+ * (the store or console page): its pfn from the M2P (mm_m2p_init is done if
+ * needed), checked against the P2M (else a P2M search), which must lie in
+ * the bootstrap mapping with the L1 entry mapping that frame writable.
+ * NULL if not; *why (if given) then says which test failed. */
+void *mm_image_frame_va(unsigned long mfn, const char **why);
+
 /* ---- Page-table walks (of the bootstrap L4, through the 1:1 mapping) ---- */
 
 struct mm_walk {

@@ -39,6 +39,7 @@
 #define __HYPERVISOR_set_timer_op       15
 #define __HYPERVISOR_xen_version        17
 #define __HYPERVISOR_console_io         18
+#define __HYPERVISOR_grant_table_op     20
 #define __HYPERVISOR_vm_assist          21
 #define __HYPERVISOR_update_va_mapping_otherdomain 22
 #define __HYPERVISOR_iret               23
