@@ -401,8 +401,9 @@ public sealed class XenstoreDaemon
         bool isOwner = ctx.Privileged || ctx.DomId == owner || ctx.Target == owner;
         if (!isOwner)
             return XsError.EACCES;
+        // Xen's do_set_perms: an unprivileged owner may not give the node away.
         if (!ctx.Privileged && permissions.Owner != owner)
-            return XsError.EACCES;
+            return XsError.EPERM;
         XsNode changed = node.Clone();
         changed.Permissions = permissions;
         store.Put(path, changed);

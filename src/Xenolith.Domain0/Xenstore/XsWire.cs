@@ -51,14 +51,15 @@ public static class XsError
     public const string EAGAIN = "EAGAIN";
     public const string EISCONN = "EISCONN";
     public const string E2BIG = "E2BIG";
+    public const string EPERM = "EPERM";
     /// <summary>A per-domain quota was exceeded (the string oxenstored sends).</summary>
     public const string EQUOTA = "EQUOTA";
 
-    /// <summary>Every error string, in xsd_errors order with EQUOTA last.</summary>
+    /// <summary>Every error string, in xsd_errors order (EPERM was added last there), then EQUOTA.</summary>
     public static IReadOnlyList<string> All { get; } =
     [
         EINVAL, EACCES, EEXIST, EISDIR, ENOENT, ENOMEM, ENOSPC, EIO, ENOTEMPTY, ENOSYS, EROFS,
-        EBUSY, EAGAIN, EISCONN, E2BIG, EQUOTA,
+        EBUSY, EAGAIN, EISCONN, E2BIG, EPERM, EQUOTA,
     ];
 }
 

@@ -17,8 +17,9 @@ public sealed class XsWireTests
         Assert.Equal(22u, (uint)XsMessageType.DirectoryPart);
         Assert.Equal(0xffffu, (uint)XsMessageType.Invalid);
         Assert.Equal(4096, XsWire.PayloadMax);
-        Assert.Equal(16, XsError.All.Count);
+        Assert.Equal(17, XsError.All.Count);
         Assert.Equal("E2BIG", XsError.All[14]);
+        Assert.Equal("EPERM", XsError.All[15]);
     }
 
     [Fact]
