@@ -27,6 +27,7 @@ public static class XenErrno
     public const int ENODATA = 61;
     public const int ETIME = 62;
     public const int EOVERFLOW = 75;
+    public const int EILSEQ = 84;
     public const int EOPNOTSUPP = 95;
     public const int ENOBUFS = 105;
     public const int EISCONN = 106;

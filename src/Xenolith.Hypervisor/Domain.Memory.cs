@@ -14,10 +14,10 @@ public sealed partial class Domain
 
     /// <summary>
     /// A frame the domain owns that the hypervisor holds for it (Xen's xenheap pages shared with the
-    /// guest; here shared_info): not counted in <see cref="TotalPages"/>, and memory_op never lets the
-    /// guest give it back or exchange it.
+    /// guest; here shared_info and the grant-table frames): not counted in <see cref="TotalPages"/>,
+    /// and memory_op never lets the guest give it back or exchange it.
     /// </summary>
-    internal bool IsHypervisorPage(ulong mfn) => mfn == SharedInfoMfn;
+    internal bool IsHypervisorPage(ulong mfn) => mfn == SharedInfoMfn || Grants.IsTableFrame(mfn);
 }
 
 /// <summary>One e820 record as XENMEM_memory_map returns it (20 bytes packed).</summary>

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using Xenolith.Abi;
 using Xenolith.Hypervisor.Events;
+using Xenolith.Hypervisor.Grants;
 using Xenolith.Hypervisor.Memory;
 using Xenolith.Hypervisor.Pv;
 using Xenolith.Kvm;
@@ -8,7 +9,7 @@ using Xenolith.Kvm;
 namespace Xenolith.Hypervisor;
 
 /// <summary>A PV domain: its memory, its KVM VM, its vCPUs and its lifecycle.</summary>
-public sealed partial class Domain : IDisposable, IPageTableOwner, IEventChannelDomain
+public sealed partial class Domain : IDisposable, IPageTableOwner, IEventChannelDomain, IGrantDomain
 {
     private readonly List<Vcpu> _vcpus = [];
     private readonly TaskCompletionSource<DomainExit> _exit = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -70,6 +71,9 @@ public sealed partial class Domain : IDisposable, IPageTableOwner, IEventChannel
 
     /// <summary>This domain's event-channel ports.</summary>
     public EventChannelTable EventChannels { get; } = new();
+
+    /// <summary>This domain's grant table, its mappings of others' grants, and the toolstack's limits on both.</summary>
+    public DomainGrants Grants { get; } = new();
 
     int IEventChannelDomain.VcpuCount => _vcpus.Count;
 
@@ -254,6 +258,9 @@ public sealed partial class Domain : IDisposable, IPageTableOwner, IEventChannel
             vcpu.Dispose();
         Vm.Dispose();
         Xen.ReleaseDomain(this);
+        // Its mappings of grants return their pins, and its own table goes; frames others still
+        // map stay with them (below).
+        Xen.Grants.ReleaseDomain(this);
         // The VM is gone: every frame goes back, except those other domains or Domain0 still map.
         Xen.PageTypes.ReleaseDomain(Id);
         Xen.Memory.Free(Mappings.Frames);

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Xenolith.Hypervisor.Events;
+using Xenolith.Hypervisor.Grants;
 using Xenolith.Hypervisor.Hypercalls;
 using Xenolith.Hypervisor.Memory;
 using Xenolith.Hypervisor.Pv;
@@ -33,6 +34,7 @@ public sealed class XenHypervisor : IDisposable
             Memory = new MachineMemory(machineMemoryBytes);
             GuestMemory = new GuestPageTables(Memory);
             PageTypes = new PageTypes(Memory);
+            Grants = new GrantTables(Memory, PageTypes, id => FindDomain(id));
             Trampoline = new Trampoline(Memory);
             Cpuid = Kvm.GetSupportedCpuid();
             Hypercalls = new HypercallTable();
@@ -53,6 +55,7 @@ public sealed class XenHypervisor : IDisposable
             EventChannelOpHypercall.Register(Hypercalls);
             VcpuOpHypercall.Register(Hypercalls);
             TimerHypercalls.Register(Hypercalls);
+            GrantTableOpHypercall.Register(Hypercalls);
             CpuidPolicy = new CpuidPolicy(Cpuid, XenBuildInfo.Major, XenBuildInfo.Minor);
         }
         catch
@@ -80,6 +83,9 @@ public sealed class XenHypervisor : IDisposable
 
     /// <summary>Frame types, reference counts and page-table validation for every domain.</summary>
     public PageTypes PageTypes { get; }
+
+    /// <summary>Every domain's grant table and grant mappings, and Domain0's backend API to them.</summary>
+    public GrantTables Grants { get; }
     public Trampoline Trampoline { get; }
     public HypercallTable Hypercalls { get; }
     internal KvmCpuidEntry2[] Cpuid { get; }
