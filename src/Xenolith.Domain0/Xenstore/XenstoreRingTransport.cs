@@ -200,8 +200,9 @@ internal sealed class XenstoreRingTransport(XenstoredService service, ushort dom
     {
         if (_errored)
             return;
-        WriteOutput(page);
+        // Marked first: a corrupt response index met by this last write must not fail again.
         _errored = true;
+        WriteOutput(page);
         _output.Clear();
         _queuedBytes = 0;
         _outputOffset = 0;
