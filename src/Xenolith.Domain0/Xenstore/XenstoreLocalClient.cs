@@ -48,7 +48,13 @@ public sealed class XenstoreLocalClient : IDisposable
 
     public void Mkdir(string path, uint transaction = 0) => Check($"mkdir {path}", XsMessageType.Mkdir, transaction, XsWire.Strings(path));
 
-    public void Remove(string path, uint transaction = 0) => Check($"rm {path}", XsMessageType.Rm, transaction, XsWire.Strings(path));
+    /// <summary>Removes a node and everything under it; a node that is not there is not an error (as libxl treats xs_rm).</summary>
+    public void Remove(string path, uint transaction = 0)
+    {
+        (bool ok, _, string? error) = Request(XsMessageType.Rm, transaction, XsWire.Strings(path));
+        if (!ok && error != XsError.ENOENT)
+            throw new XenstoreException($"rm {path}", error!);
+    }
 
     /// <summary>Sets a node's ACL: owner-and-default entry first (e.g. "n0"), then per-domain ones ("r5").</summary>
     public void SetPermissions(string path, IReadOnlyList<string> acl, uint transaction = 0) =>
