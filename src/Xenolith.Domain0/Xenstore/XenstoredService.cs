@@ -247,18 +247,19 @@ public sealed class XenstoredService : IDisposable
     /// <summary>
     /// Maps the ring and binds the port that INTRODUCE names, before the daemon records the domain,
     /// so that a bad frame or port is refused instead of introducing a domain nobody can reach.
-    /// Null with nothing to attach when the daemon should decide (already introduced, or arguments
-    /// it will refuse itself).
+    /// Null with nothing to attach when the daemon should answer by itself: a domain id it refuses,
+    /// or a domain already introduced (a repeated INTRODUCE is a no-op).
     /// </summary>
     private string? TryAttachRing(XsRequest introduce, out XenstoreRingTransport? ring)
     {
         ring = null;
         IReadOnlyList<string> a = introduce.Args;
         if (!XsDomId.TryParse(a[0], out ushort domid) || domid == 0 || domid >= XsDomId.FirstReserved
-            || !ulong.TryParse(a[1], NumberStyles.None, CultureInfo.InvariantCulture, out ulong mfn)
-            || !uint.TryParse(a[2], NumberStyles.None, CultureInfo.InvariantCulture, out uint port)
             || Daemon.IsIntroduced(domid) || _ringTransports.ContainsKey(domid))
             return null;
+        if (!ulong.TryParse(a[1], NumberStyles.None, CultureInfo.InvariantCulture, out ulong mfn)
+            || !uint.TryParse(a[2], NumberStyles.None, CultureInfo.InvariantCulture, out uint port))
+            return XsError.EINVAL;
         var transport = new XenstoreRingTransport(this, domid);
         IGuestRing? guestRing = _rings.TryConnect(domid, mfn, port, transport.OnSignal, out int error);
         if (guestRing is null)
@@ -283,8 +284,9 @@ public sealed class XenstoredService : IDisposable
         _transports.Add(domain.Connection, ring);
         ushort domid = ring.DomainId;
         // As xenstored hears of a domain's death (VIRQ_DOM_EXC), whoever introduced it.
+        // Never inline: a domain already dead must not be released in the middle of this batch.
         _rings.DomainEnded(domid).ContinueWith(_ => ReleaseDomain(domid), CancellationToken.None,
-            TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            TaskContinuationOptions.RunContinuationsAsynchronously, TaskScheduler.Default);
         // Requests the guest wrote before it was introduced are waiting.
         ring.Service();
     }

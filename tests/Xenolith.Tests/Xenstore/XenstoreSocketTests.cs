@@ -73,6 +73,9 @@ public sealed class XenstoreSocketTests : IDisposable
         Ok(watcher.Call(XsMessageType.Unwatch, "/tool", "t"));
         Ok(watcher.Call(XsMessageType.ResetWatches, ""));
         Assert.Equal(XsError.EINVAL, c.Call(XsMessageType.Introduce, "3", FakeRingConnector.BadMfn.ToString(System.Globalization.CultureInfo.InvariantCulture), "1").Error);
+        // The daemon alone would take a negative frame number; nothing could serve such a ring.
+        Assert.Equal(XsError.EINVAL, c.Call(XsMessageType.Introduce, "3", "-1", "1").Error);
+        Assert.Equal("F", c.Call(XsMessageType.IsDomainIntroduced, "3").Strings[0]);
     }
 
     [Fact]
