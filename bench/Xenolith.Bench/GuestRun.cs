@@ -1,4 +1,5 @@
 using Xenolith.Abi;
+using Xenolith.Domain0.Toolstack;
 using Xenolith.Hypervisor;
 
 namespace Xenolith.Bench;
@@ -9,13 +10,23 @@ internal static class GuestRun
     /// <summary>Generous: the slowest run here takes about a second; a hang must still end the benchmark.</summary>
     private static readonly TimeSpan s_timeout = TimeSpan.FromMinutes(2);
 
-    public static async Task RunToPoweroffAsync(Domain domain, ConsoleRecorder console)
+    public static Task RunToPoweroffAsync(Domain domain, ConsoleRecorder console) =>
+        RunToPoweroffAsync(domain, domain.Start, domain.Exited, console);
+
+    /// <summary>
+    /// The same for a domain the toolstack launched (xenstore and console rings served): it waits
+    /// until Domain0 has let go, so the console ring's last output is in the recorder.
+    /// </summary>
+    public static Task RunToPoweroffAsync(LaunchedDomain launched, ConsoleRecorder console) =>
+        RunToPoweroffAsync(launched.Domain, launched.Start, launched.Exited, console);
+
+    private static async Task RunToPoweroffAsync(Domain domain, Action start, Task<DomainExit> exited, ConsoleRecorder console)
     {
-        domain.Start();
+        start();
         DomainExit exit;
         try
         {
-            exit = await domain.Exited.WaitAsync(s_timeout);
+            exit = await exited.WaitAsync(s_timeout);
         }
         catch (TimeoutException)
         {

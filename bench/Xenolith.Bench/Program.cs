@@ -18,6 +18,8 @@ Benchmark[] benchmarks =
     new("timer", "wake-up lateness of 10 ms set_timer_op sleeps, beside event delivery into a running vCPU", TimerBenchmark.RunAsync),
     new("grant", "4 KiB grant copies through Domain0's backend copy API, against plain 4 KiB memcpys", GrantBenchmark.RunAsync),
     new("boot", "process start and in-process build to the hello guest's first console byte", BootBenchmark.RunAsync),
+    new("xenstore", "xenstore reads per second from a host client over xenstored's Unix socket (and from a guest over its ring)",
+        XenstoreBenchmark.RunAsync),
 ];
 
 if (args.Length != 1 || (args[0] != "all" && !benchmarks.Any(b => b.Name == args[0])))

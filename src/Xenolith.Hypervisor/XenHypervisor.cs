@@ -30,7 +30,9 @@ public sealed class XenHypervisor : IDisposable
         {
             Clock = new SystemClock();
             Timers = new TimerQueue(Clock);
-            EventChannels = new EventChannels(id => FindDomain(id));
+            // Domain0 is the host process, not a Domain: its event-channel end is found by id 0 too.
+            EventChannels = new EventChannels(id => id == DomainIds.Domain0 ? Domain0Events : FindDomain(id));
+            Domain0Events = new Domain0EventEndpoint(EventChannels, Logger);
             Memory = new MachineMemory(machineMemoryBytes);
             GuestMemory = new GuestPageTables(Memory);
             PageTypes = new PageTypes(Memory);
@@ -77,6 +79,9 @@ public sealed class XenHypervisor : IDisposable
 
     /// <summary>Event channels between and within domains.</summary>
     public EventChannels EventChannels { get; }
+
+    /// <summary>Domain0's event-channel end: how xenstored and the backends bind and signal guests' ports.</summary>
+    public Domain0EventEndpoint Domain0Events { get; }
     internal KvmSystem Kvm { get; }
     public MachineMemory Memory { get; }
     public GuestPageTables GuestMemory { get; }
@@ -152,6 +157,7 @@ public sealed class XenHypervisor : IDisposable
             domains = [.. _domains.Values];
         foreach (Domain domain in domains)
             domain.Dispose();
+        Domain0Events.Dispose();
         Timers.Dispose();
         Memory.Dispose();
         _scratch.Dispose();

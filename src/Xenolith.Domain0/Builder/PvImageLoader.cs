@@ -8,7 +8,16 @@ using Xenolith.Hypervisor.Pv;
 namespace Xenolith.Domain0.Builder;
 
 /// <summary>The result of loading: the layout, the machine address of the bootstrap L4, and vCPU 0's start.</summary>
-public sealed record PvBootImage(PvLayout Layout, ulong L4Mfn, VcpuStartState Start);
+public sealed record PvBootImage(PvLayout Layout, ulong L4Mfn, VcpuStartState Start)
+{
+    /// <summary>start_info.store_mfn and store_evtchn: where Domain0's xenstored finds the guest's ring.</summary>
+    public ulong StoreMfn { get; init; }
+    public uint StorePort { get; init; }
+
+    /// <summary>start_info.console.domU.mfn and evtchn: the console ring Domain0's backend serves.</summary>
+    public ulong ConsoleMfn { get; init; }
+    public uint ConsolePort { get; init; }
+}
 
 /// <summary>
 /// Writes a PV kernel and its boot data into a domain's frames: segments, initrd, P2M list,
@@ -69,7 +78,13 @@ public static class PvImageLoader
             Rsp: layout.BootStack + PvLayout.PageSize,
             Rsi: layout.StartInfo,
             Cr3: l4Mfn << MachineMemory.PageShift);
-        return new PvBootImage(layout, l4Mfn, start);
+        return new PvBootImage(layout, l4Mfn, start)
+        {
+            StoreMfn = info.StoreMfn,
+            StorePort = info.StoreEvtchn,
+            ConsoleMfn = info.ConsoleMfn,
+            ConsolePort = info.ConsoleEvtchn,
+        };
     }
 
     /// <summary>

@@ -10,6 +10,9 @@ public sealed record RunTarget(string Name, byte[] Kernel, byte[] Ramdisk, strin
     /// <summary>vCPUs (xl's <c>vcpus</c>).</summary>
     public int Vcpus { get; init; } = 1;
 
+    /// <summary>The kernel's file, when it came from one (recorded in xenstore as xl does).</summary>
+    public string? KernelPath { get; init; }
+
     public const ulong DefaultMemoryMiB = 128;
     private const long MaxImageBytes = 256L * 1024 * 1024;
 
@@ -32,7 +35,10 @@ public sealed record RunTarget(string Name, byte[] Kernel, byte[] Ramdisk, strin
         using (FileStream f = File.OpenRead(target))
             f.ReadAtLeast(head, 4, throwOnEndOfStream: false);
         if (head is [0x7f, (byte)'E', (byte)'L', (byte)'F'])
-            return new RunTarget(Path.GetFileNameWithoutExtension(target), ReadImage(target, "kernel"), [], commandLine ?? "", memoryMiB ?? DefaultMemoryMiB);
+            return new RunTarget(Path.GetFileNameWithoutExtension(target), ReadImage(target, "kernel"), [], commandLine ?? "", memoryMiB ?? DefaultMemoryMiB)
+            {
+                KernelPath = Path.GetFullPath(target),
+            };
 
         DomainConfig config = XlConfigParser.Load(target);
         return new RunTarget(
@@ -43,6 +49,7 @@ public sealed record RunTarget(string Name, byte[] Kernel, byte[] Ramdisk, strin
             memoryMiB ?? (ulong)config.MemoryMiB)
         {
             Vcpus = config.Vcpus,
+            KernelPath = Path.GetFullPath(config.Kernel),
         };
     }
 
