@@ -13,6 +13,7 @@
  *                       peer wrote (by mapping and by copy), B unchanged;
  *                       revokes A, B and C; done.
  *         "failed"   -> the peer gave up; done.
+ *       When done, writes data/grant/finished (also in bench mode).
  *   role=mapper peer=<domid> [maxmaps=<n>]
  *       Waits for the granter's refs, then checks GNTTABOP_* from the
  *       grantee's side: versions and sizes, every refusal of map_grant_ref
@@ -22,7 +23,9 @@
  *       host set for the domain) that exactly n maps succeed before
  *       GNTST_no_device_space.  Then maps A and B, writes data/grant-state
  *       "mapped", waits for the granter's data/grant/checked, unmaps, and
- *       writes "unmapped".
+ *       writes "unmapped"; then waits for data/grant/finished (or for the
+ *       granter to be gone) before powering off, because a dead domain's
+ *       nodes are removed and its last state would vanish unread.
  *   role=granter bench=1 peer=<domid>
  *       Grants 32 pages read-only, publishes data/grant/bench = "<ref0>
  *       <ref1> ... <ref31>", waits for the peer's grant-state "done".
@@ -31,7 +34,7 @@
  *       local pages, B per hypercall, then N local memcpys of 4096 bytes:
  *           grant: copy <N> ops <ticks> ticks
  *           grant: memcpy <N> ops <ticks> ticks
- *       and writes data/grant-state "done".
+ *       and writes data/grant-state "done", then waits as the mapper does.
  *
  * Each side's own data/grant-state (mapper, bench) is created at once as
  * "waiting" with "n<self>" "r<peer>", so that the granter may read and
@@ -174,6 +177,33 @@ static void set_state(const char *state)
 
 	if (rc)
 		printk("FAIL grant.set_state: write \"%s\": %ld\n", state, rc);
+}
+
+/* After its last state, a mapper must not power off before the granter has
+ * read it: the toolstack removes a dead domain's nodes, so the state would
+ * vanish unread.  Waits until the granter says it is finished, or is gone. */
+static void wait_granter_finished(void)
+{
+	uint64_t deadline = time_now() + WAIT_PEER_NS;
+	struct xs_watch_event ev;
+	char path[64], value[8];
+
+	snprintk(path, sizeof(path), "%s/finished", peer_grant_dir);
+	while (time_now() < deadline) {
+		if (xs_read(0, path, value, sizeof(value)) >= 0)
+			return;
+		/* Gone: with /local/domain/<peer> removed, xenstored answers
+		 * EACCES (the nearest ancestor is unreadable), not ENOENT. */
+		if (xs_read(0, peer_grant_dir, value, sizeof(value)) < 0)
+			return;
+		xs_read_watch(&ev, POLL_NS);
+	}
+}
+
+/* The granter's half of that handshake. */
+static void say_finished(void)
+{
+	check_rc("grant.finished", xs_write_str(0, "data/grant/finished", "1"), 0);
 }
 
 /* data/grant and the given children (name, decimal value), all "n<self>"
@@ -353,6 +383,7 @@ static void run_granter(void)
 			phase = 2;
 		}
 	}
+	say_finished();
 }
 
 static void run_granter_bench(void)
@@ -401,6 +432,7 @@ static void run_granter_bench(void)
 	for (k = 0; k < BENCH_PAGES; k++)
 		want_rc("end_access", gnttab_end_access((grant_ref_t)refs[k]), 0);
 	end();
+	say_finished();
 }
 
 /* ---- Mapper ---------------------------------------------------------------------- */
@@ -719,6 +751,7 @@ static void run_mapper(unsigned long maxmaps, int have_maxmaps)
 	want_rc("unmap A again", gnttab_unmap(va_a, h_a), GNTST_bad_handle);
 	end();
 	set_state("unmapped");
+	wait_granter_finished();
 }
 
 static void run_bench(unsigned long count, unsigned long batch)
@@ -802,6 +835,7 @@ static void run_bench(unsigned long count, unsigned long batch)
 	printk("grant: memcpy %lu ops %lu ticks\n", count, t1 - t0);
 
 	set_state("done");
+	wait_granter_finished();
 }
 
 /* ---- Start ------------------------------------------------------------------------ */
