@@ -16,7 +16,7 @@ Benchmark[] benchmarks =
         MmuBenchmark.RunAsync),
     new("evtchn", "interdomain event-channel ping-pong round trip between two blocked domains", EvtchnBenchmark.RunAsync),
     new("timer", "wake-up lateness of 10 ms set_timer_op sleeps, beside event delivery into a running vCPU", TimerBenchmark.RunAsync),
-    new("grant", "4 KiB grant copies through Domain0's backend copy API, against plain 4 KiB memcpys", GrantBenchmark.RunAsync),
+    new("grant", "4 KiB grant copies: Domain0's backend copy API and a guest's GNTTABOP_copy (batched and single), against memcpys", GrantBenchmark.RunAsync),
     new("boot", "process start and in-process build to the hello guest's first console byte", BootBenchmark.RunAsync),
     new("xenstore", "xenstore reads per second from a host client over xenstored's Unix socket (and from a guest over its ring)",
         XenstoreBenchmark.RunAsync),

@@ -34,6 +34,23 @@ internal static class Statistics
             ? ticks * 1000.0 / tscKhz
             : throw new BenchmarkException($"malformed line from the guest: \"{line}\"");
 
+    /// <summary>
+    /// A guest's "PREFIX N ops TICKS ticks" line (N operations it timed itself with rdtsc) as
+    /// operations per second at the vCPU's TSC rate in kHz; a missing or malformed line voids the
+    /// measurement.
+    /// </summary>
+    public static double OperationsPerSecondOfLine(ConsoleRecorder console, string prefix, uint tscKhz)
+    {
+        string line = console.LinesStartingWith(prefix).SingleOrDefault()
+            ?? throw new BenchmarkException($"the guest printed no \"{prefix}\" line; its console:\n{console.Transcript}");
+        string[] words = line[prefix.Length..].Split(' ');
+        if (words.Length != 4 || words[1] != "ops" || words[3] != "ticks"
+            || !ulong.TryParse(words[0], NumberStyles.None, CultureInfo.InvariantCulture, out ulong ops)
+            || !ulong.TryParse(words[2], NumberStyles.None, CultureInfo.InvariantCulture, out ulong ticks) || ticks == 0)
+            throw new BenchmarkException($"malformed line from the guest: \"{line}\"");
+        return ops / (ticks / (tscKhz * 1000.0));
+    }
+
     public static double ElapsedMicroseconds(long startTimestamp, long endTimestamp) =>
         (endTimestamp - startTimestamp) * 1e6 / Stopwatch.Frequency;
 }

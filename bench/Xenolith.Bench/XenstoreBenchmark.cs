@@ -121,15 +121,7 @@ internal static class XenstoreBenchmark
         var figures = new List<Figure>();
         foreach (string operation in new[] { "read", "write" })
         {
-            string prefix = $"xenstore: {operation} ";
-            string line = console.LinesStartingWith(prefix).SingleOrDefault()
-                ?? throw new BenchmarkException($"the xenstore guest printed no \"{prefix}\" line; its console:\n{console.Transcript}");
-            string[] words = line[prefix.Length..].Split(' ');
-            if (words.Length != 4 || words[1] != "ops" || words[3] != "ticks"
-                || !ulong.TryParse(words[0], NumberStyles.None, CultureInfo.InvariantCulture, out ulong ops)
-                || !ulong.TryParse(words[2], NumberStyles.None, CultureInfo.InvariantCulture, out ulong ticks) || ticks == 0)
-                throw new BenchmarkException($"malformed line from the guest: \"{line}\"");
-            double rate = ops / (ticks / (tscKhz * 1000.0));
+            double rate = Statistics.OperationsPerSecondOfLine(console, $"xenstore: {operation} ", tscKhz);
             await progress.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
                 $"xenstore: guest {operation} {rate:F0} ops/s over the ring; one exit per op would allow {floor:F0}/s"));
             figures.Add(new Figure($"xenstore.ring_{operation}", rate, floor, "ops/s"));
