@@ -67,6 +67,7 @@ public sealed class Domain0Toolstack : IDisposable
         ConsoleBackend? console = null;
         try
         {
+            Xen.Grants.SeedReservedEntries(domain, DomainIds.Domain0, boot.ConsoleMfn, DomainIds.Domain0, boot.StoreMfn);
             DomainStoreLayout.Create(Store, info);
             console = ConsoleBackend.Attach(_rings, domain.Id, boot.ConsoleMfn, boot.ConsolePort, domain.Console, _logger);
             Store.Introduce(domain.Id, boot.StoreMfn, boot.StorePort);

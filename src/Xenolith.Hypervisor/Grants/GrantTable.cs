@@ -107,6 +107,16 @@ public sealed class GrantTable
     }
 
     /// <summary>
+    /// Writes a whole entry as the granter would: frame first, then flags and domid in one store,
+    /// so a reader never sees GTF_permit_access with a stale frame.
+    /// </summary>
+    internal void WriteEntry(uint gref, GrantEntryV1 entry)
+    {
+        Volatile.Write(ref _memory.Block.GetRef<uint>(EntryAddress(gref) + 4), entry.Frame);
+        Volatile.Write(ref Header(gref), entry.Flags | (uint)entry.DomId << 16);
+    }
+
+    /// <summary>
     /// _set_status_v1: marks the shared entry GTF_reading (and GTF_writing unless
     /// <paramref name="readOnly"/>) with a compare-exchange on flags+domid, since the granting guest
     /// edits the same word concurrently. An entry not yet pinned must be a permit_access grant to

@@ -54,6 +54,23 @@ public sealed partial class GrantTables(MachineMemory memory, PageTypes types, F
     }
 
     /// <summary>
+    /// xc_dom_gnttab_seed: before the domain runs, the toolstack grants its console and xenstore
+    /// pages (for a PV domain, their MFNs) to the domains serving them, in the reserved entries
+    /// GNTTAB_RESERVED_CONSOLE and GNTTAB_RESERVED_XENSTORE, so a backend may map them by reference.
+    /// </summary>
+    public void SeedReservedEntries(IGrantDomain domain, ushort consoleDomain, ulong consoleFrame, ushort xenstoreDomain, ulong xenstoreFrame)
+    {
+        lock (_lock)
+        {
+            GrantTable table = EnsureTable(domain) ?? throw new InvalidOperationException($"domain {domain.Id} has no grant table");
+            table.WriteEntry(GrantTableLayout.ReservedConsole,
+                new GrantEntryV1 { Flags = GrantEntryFlags.PermitAccess, DomId = consoleDomain, Frame = checked((uint)consoleFrame) });
+            table.WriteEntry(GrantTableLayout.ReservedXenstore,
+                new GrantEntryV1 { Flags = GrantEntryFlags.PermitAccess, DomId = xenstoreDomain, Frame = checked((uint)xenstoreFrame) });
+        }
+    }
+
+    /// <summary>
     /// rcu_lock_domain_by_any_id then Xen's XSM_TARGET check for an unprivileged caller: DOMID_SELF
     /// or the caller's own id is the caller; any other existing domain is GNTST_permission_denied
     /// (no guest here is privileged), a missing one GNTST_bad_domain.

@@ -49,6 +49,11 @@ public sealed class ToolstackGuestTests
         Assert.Equal(launched.Boot.StorePort.ToString(System.Globalization.CultureInfo.InvariantCulture), toolstack.Store.Read(home + "/store/port"));
         Assert.Equal("16384", toolstack.Store.Read(home + "/memory/target"));
         Assert.Equal("Domain-0", toolstack.Store.Read("/local/domain/0/name"));
+        // As xc_dom_gnttab_seed does: the console and xenstore pages are granted to Domain0 in the reserved entries.
+        GrantEntryV1 consoleGrant = xen.Grants.TableOf(launched.Domain)!.ReadEntry(GrantTableLayout.ReservedConsole);
+        Assert.Equal((GrantEntryFlags.PermitAccess, DomainIds.Domain0, (uint)launched.Boot.ConsoleMfn), (consoleGrant.Flags, consoleGrant.DomId, consoleGrant.Frame));
+        using (Xenolith.Hypervisor.Grants.HostGrantMapping store = xen.Grants.MapForDomain0(id, GrantTableLayout.ReservedXenstore, readOnly: false))
+            Assert.Equal(launched.Boot.StoreMfn, store.Mfn);
 
         GuestRunner.Result result = await GuestRunner.RunAsync(launched);
 
