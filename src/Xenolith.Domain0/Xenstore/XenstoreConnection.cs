@@ -59,7 +59,12 @@ internal sealed class XsTransaction(uint id, XenstoreTree tree)
 }
 
 /// <summary>A change to announce: the path, whether it was removed, and the ACL that governs who hears.</summary>
-internal readonly record struct XsChange(string Path, bool Removed, XsPermissions? Permissions);
+/// <summary>
+/// A change watches may hear of. Xen's fire_watches tells a connection that could read the node
+/// under either its permissions before the change or after it, so a watcher that just lost (or just
+/// gained) access still learns of it. Null permissions: a special path, fired to everyone.
+/// </summary>
+internal readonly record struct XsChange(string Path, bool Removed, XsPermissions? Permissions, XsPermissions? OldPermissions = null);
 
 /// <summary>A watch event for one connection.</summary>
 public sealed record XenstoreEvent(XenstoreConnection Connection, string Path, string Token)

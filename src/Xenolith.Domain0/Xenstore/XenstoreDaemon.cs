@@ -253,7 +253,7 @@ public sealed class XenstoreDaemon
             XsNode changed = node.Clone();
             changed.Value = value;
             store.Put(path, changed);
-            changes.Add(new XsChange(path, false, changed.Permissions));
+            changes.Add(new XsChange(path, false, changed.Permissions, node.Permissions));
             return null;
         }
         return Create(store, ctx, path, value, changes);
@@ -407,7 +407,7 @@ public sealed class XenstoreDaemon
         XsNode changed = node.Clone();
         changed.Permissions = permissions;
         store.Put(path, changed);
-        changes.Add(new XsChange(path, false, permissions));
+        changes.Add(new XsChange(path, false, permissions, node.Permissions));
         return null;
     }
 
@@ -454,11 +454,13 @@ public sealed class XenstoreDaemon
     /// path; when a subtree is removed, watches inside it see their own path. A watcher hears
     /// about a node only if it may read it.
     /// </summary>
+    private static bool CanRead(XsPermissions acl, XenstoreConnection c) => (acl.AccessFor(c.DomId, c.Target) & XsAccess.Read) != 0;
+
     private void Fire(XsChange change, List<XenstoreEvent> events)
     {
         foreach (XenstoreConnection c in _connections)
         {
-            if (change.Permissions is { } acl && (acl.AccessFor(c.DomId, c.Target) & XsAccess.Read) == 0)
+            if (change.Permissions is { } acl && !CanRead(acl, c) && !(change.OldPermissions is { } old && CanRead(old, c)))
                 continue;
             foreach (XsWatch w in c.Watches)
             {
@@ -508,11 +510,23 @@ public sealed class XenstoreDaemon
             return null;
         if (!tx.Store.TryCommit())
             return XsError.EAGAIN;
-        // One event per changed path per commit, however often the transaction touched it.
-        var seen = new HashSet<(string, bool)>();
+        // One event per changed path per commit, however often the transaction touched it, heard by
+        // whoever could read the node before the transaction's first change to it or after its last.
+        var merged = new Dictionary<(string, bool), XsChange>();
+        var order = new List<(string, bool)>();
         foreach (XsChange change in tx.Changes)
-            if (seen.Add((change.Path, change.Removed)))
-                Fire(change, events);
+        {
+            (string, bool) key = (change.Path, change.Removed);
+            if (merged.TryGetValue(key, out XsChange first))
+            {
+                merged[key] = change with { OldPermissions = first.OldPermissions ?? first.Permissions };
+                continue;
+            }
+            merged.Add(key, change);
+            order.Add(key);
+        }
+        foreach ((string, bool) key in order)
+            Fire(merged[key], events);
         return null;
     }
 

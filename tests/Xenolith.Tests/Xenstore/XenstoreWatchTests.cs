@@ -82,6 +82,36 @@ public sealed class XenstoreWatchTests
     }
 
     [Fact]
+    public void APermissionChangeThatRevokesReading_IsStillAnnouncedToWhoCouldReadBefore()
+    {
+        _f.Guest1.Ok(_f.Guest1.Write("shared", "1"));
+        _f.Guest1.Ok(_f.Guest1.SetPerms("shared", "n1", "r2"));
+        _f.Guest2.Ok(_f.Guest2.Watch("/local/domain/1/shared", "w"));
+        Assert.Equal([("/local/domain/1/shared", "w")], Events(_f.Guest2, _f.Guest2));
+
+        _f.Guest1.Ok(_f.Guest1.SetPerms("shared", "n1"));
+        Assert.Equal([("/local/domain/1/shared", "w")], Events(_f.Guest2, _f.Guest1));
+        // From now on Guest2 can read it under neither the old nor the new permissions.
+        _f.Guest1.Ok(_f.Guest1.Write("shared", "2"));
+        Assert.Empty(Events(_f.Guest2, _f.Guest1));
+    }
+
+    [Fact]
+    public void ATransactionThatCreatesAndThenSharesANode_IsAnnouncedOnceToTheNewReader()
+    {
+        _f.Guest2.Ok(_f.Guest2.Watch("/local/domain/1/data", "w"));
+        _ = Events(_f.Guest2, _f.Guest2);
+        uint tx = _f.Guest1.Start();
+        _f.Guest1.Ok(_f.Guest1.Write("data/ref", "8", tx));
+        _f.Guest1.Ok(_f.Guest1.SetPermsTx(tx, "data/ref", "n1", "r2"));
+        _f.Guest1.Ok(_f.Guest1.Write("data/ref", "9", tx));
+        Assert.Empty(Events(_f.Guest2, _f.Guest1));
+
+        _f.Guest1.Ok(_f.Guest1.End(tx));
+        Assert.Equal([("/local/domain/1/data/ref", "w")], Events(_f.Guest2, _f.Guest1));
+    }
+
+    [Fact]
     public void RelativeWatchesGetRelativePaths()
     {
         _f.Guest1.Ok(_f.Guest1.Watch("device", "dev"));
