@@ -9,6 +9,7 @@
 #include "events.h"
 #include "lib.h"
 #include "mm.h"
+#include "pvring.h"
 #include "time.h"
 
 volatile struct xencons_interface *consring_intf;
@@ -177,50 +178,18 @@ long consring_read_line(char *buf, size_t size, uint64_t timeout_ns)
 	}
 }
 
-static void consring_on_event(evtchn_port_t port, void *arg)
-{
-	(void)port;
-	(void)arg;
-	consring_upcalls++;
-}
-
 long consring_init(const struct start_info *si, const char **step)
 {
-	const char *dummy, *why;
+	const char *dummy;
 	void *va;
 	long rc;
 
 	if (!step)
 		step = &dummy;
-	*step = NULL;
-	if (!shared_info) {
-		*step = "events_init first";
-		return -EINVAL;
-	}
-	if (!mm_si)
-		mm_init((struct start_info *)si);
-	va = mm_image_frame_va(si->console.domU.mfn, &why);
-	if (!va) {
-		*step = why;
-		return -EFAULT;
-	}
-
-	if (!timer_port[smp_id()]) {
-		rc = time_timer_init();
-		if (rc < 0) {
-			*step = "bind VIRQ_TIMER";
-			return rc;
-		}
-	}
-
-	consring_intf = va;
-	consring_port = si->console.domU.evtchn;
-	evtchn_set_handler(consring_port, consring_on_event, NULL);
-	rc = evtchn_unmask(consring_port);
-	if (rc) {
-		*step = "unmask the console port";
-		consring_intf = NULL;
+	va = pvring_attach(si, si->console.domU.mfn, si->console.domU.evtchn, &consring_upcalls, &rc, step);
+	if (!va)
 		return rc;
-	}
+	consring_port = si->console.domU.evtchn;
+	consring_intf = va;
 	return 0;
 }

@@ -22,6 +22,7 @@
 #include "events.h"
 #include "lib.h"
 #include "mm.h"
+#include "pvring.h"
 #include "time.h"
 #include "xenstore.h"
 
@@ -572,56 +573,23 @@ const char *xs_list_item(const char *list, long count, long n)
 
 /* ---- Set-up --------------------------------------------------------------------- */
 
-static void xs_on_event(evtchn_port_t port, void *arg)
-{
-	(void)port;
-	(void)arg;
-	xs_upcalls++;
-}
-
 long xs_init(const struct start_info *si, const char **step)
 {
-	const char *dummy, *why;
+	const char *dummy;
 	void *va;
 	long rc;
 
 	if (!step)
 		step = &dummy;
-	*step = NULL;
-	if (!shared_info) {
-		*step = "events_init first";
-		return -EINVAL;
-	}
-	if (!mm_si)
-		mm_init((struct start_info *)si);
-	va = mm_image_frame_va(si->store_mfn, &why);
-	if (!va) {
-		*step = why;
-		return -EFAULT;
-	}
+	va = pvring_attach(si, si->store_mfn, si->store_evtchn, &xs_upcalls, &rc, step);
+	if (!va)
+		return rc;
+	xs_port = si->store_evtchn;
 	xs_intf = va;
 	if (xs_ring_broken()) {
 		*step = "ring indices";
 		xs_intf = NULL;
 		return -EIO;
-	}
-
-	if (!timer_port[smp_id()]) {
-		rc = time_timer_init();
-		if (rc < 0) {
-			*step = "bind VIRQ_TIMER";
-			xs_intf = NULL;
-			return rc;
-		}
-	}
-
-	xs_port = si->store_evtchn;
-	evtchn_set_handler(xs_port, xs_on_event, NULL);
-	rc = evtchn_unmask(xs_port);
-	if (rc) {
-		*step = "unmask the store port";
-		xs_intf = NULL;
-		return rc;
 	}
 	return 0;
 }
