@@ -6,8 +6,7 @@ namespace Xenolith.Hypervisor;
 /// </summary>
 public sealed class DomainConsole
 {
-    private const int MaxQueuedInput = 64 * 1024;
-    private readonly Queue<byte> _input = new();
+    private readonly ConsoleInputQueue _input = new();
     private readonly Lock _lock = new();
     private Action<ReadOnlySpan<byte>>? _output;
     private long _bytesWritten;
@@ -31,24 +30,15 @@ public sealed class DomainConsole
     public void QueueInput(ReadOnlySpan<byte> data)
     {
         lock (_lock)
-        {
-            foreach (byte b in data)
-            {
-                if (_input.Count >= MaxQueuedInput)
-                    break;
-                _input.Enqueue(b);
-            }
-        }
+            _input.Enqueue(data);
     }
 
     public byte[] ReadInput(int max)
     {
         lock (_lock)
         {
-            int count = Math.Min(max, _input.Count);
-            var data = new byte[count];
-            for (int i = 0; i < count; i++)
-                data[i] = _input.Dequeue();
+            var data = new byte[Math.Min(max, _input.Count)];
+            _input.Dequeue(data);
             return data;
         }
     }

@@ -27,13 +27,13 @@ public sealed class ConsoleBackend : IDisposable
         ConsoleInterface.Input, ConsoleInterface.InputSize, ConsoleInterface.InputConsumer, ConsoleInterface.InputProducer);
 
     /// <summary>Input waiting for room in in[] beyond this is dropped (DomainConsole's console_io limit).</summary>
-    public const int MaxQueuedInput = 64 * 1024;
+    public const int MaxQueuedInput = ConsoleInputQueue.DefaultLimit;
 
     private readonly DomainConsole _sink;
     private readonly ILogger _logger;
     private readonly Lock _lock = new();
     private readonly byte[] _chunk = new byte[ConsoleInterface.OutputSize];
-    private readonly Queue<byte> _input = new();
+    private readonly ConsoleInputQueue _input = new();
     private IGuestRing? _ring;
     private bool _closed;
     private bool _warned;
@@ -76,12 +76,7 @@ public sealed class ConsoleBackend : IDisposable
     {
         lock (_lock)
         {
-            foreach (byte b in data)
-            {
-                if (_input.Count >= MaxQueuedInput)
-                    break;
-                _input.Enqueue(b);
-            }
+            _input.Enqueue(data);
             Pump();
         }
     }
@@ -166,8 +161,7 @@ public sealed class ConsoleBackend : IDisposable
         if (count == 0)
             return false;
         Span<byte> bytes = stackalloc byte[count];
-        for (int i = 0; i < count; i++)
-            bytes[i] = _input.Dequeue();
+        _input.Dequeue(bytes);
         Input.Write(page, bytes);
         return true;
     }
