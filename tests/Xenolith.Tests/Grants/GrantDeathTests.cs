@@ -10,24 +10,8 @@ namespace Xenolith.Tests.Grants;
 /// the granter's status bits clear when the mapper dies, frames stay with their holders when the
 /// granter dies, and every count stays right.
 /// </summary>
-public sealed class GrantDeathTests : IDisposable
+public sealed class GrantDeathTests : GranterAndMapper
 {
-    private const ushort Permit = GrantEntryFlags.PermitAccess;
-
-    private readonly GrantWorld _w = new();
-    private readonly FakeGrantDomain _granter;
-    private readonly FakeGrantDomain _mapper;
-    private readonly ulong _cr3;
-    private readonly ulong _l1;
-
-    public GrantDeathTests()
-    {
-        _granter = _w.AddDomain(1);
-        _mapper = _w.AddDomain(2);
-        (_cr3, _l1) = _w.AddressSpace(_mapper);
-    }
-
-    public void Dispose() => _w.Dispose();
 
     private void Kill(FakeGrantDomain domain)
     {

@@ -7,26 +7,10 @@ using Xunit;
 namespace Xenolith.Tests.Grants;
 
 /// <summary>GNTTABOP_map_grant_ref and unmap_grant_ref for PV mappers: the PTE, the pins, the granter's status bits, and every refusal.</summary>
-public sealed class GrantMapTests : IDisposable
+public sealed class GrantMapTests : GranterAndMapper
 {
     private const uint HostRw = GrantMapFlags.HostMap;
     private const uint HostRo = GrantMapFlags.HostMap | GrantMapFlags.ReadOnly;
-    private const ushort Permit = GrantEntryFlags.PermitAccess;
-
-    private readonly GrantWorld _w = new();
-    private readonly FakeGrantDomain _granter;
-    private readonly FakeGrantDomain _mapper;
-    private readonly ulong _cr3;
-    private readonly ulong _l1;
-
-    public GrantMapTests()
-    {
-        _granter = _w.AddDomain(1);
-        _mapper = _w.AddDomain(2);
-        (_cr3, _l1) = _w.AddressSpace(_mapper);
-    }
-
-    public void Dispose() => _w.Dispose();
 
     private (uint Ref, uint Foreign, uint ForeignWritable, uint Type) Counts(ulong mfn)
     {

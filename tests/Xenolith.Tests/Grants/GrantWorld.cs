@@ -104,3 +104,27 @@ public sealed class GrantWorld : IDisposable
         Memory.Dispose();
     }
 }
+
+/// <summary>
+/// A fresh world per test with a granter (domain 1) and a mapper (domain 2) whose address space
+/// has an L1 at <see cref="GrantWorld.MapBase"/>: what the map and death tests start from.
+/// </summary>
+public abstract class GranterAndMapper : IDisposable
+{
+    protected const ushort Permit = GrantEntryFlags.PermitAccess;
+
+    protected readonly GrantWorld _w = new();
+    protected readonly FakeGrantDomain _granter;
+    protected readonly FakeGrantDomain _mapper;
+    protected readonly ulong _cr3;
+    protected readonly ulong _l1;
+
+    protected GranterAndMapper()
+    {
+        _granter = _w.AddDomain(1);
+        _mapper = _w.AddDomain(2);
+        (_cr3, _l1) = _w.AddressSpace(_mapper);
+    }
+
+    public void Dispose() => _w.Dispose();
+}
