@@ -28,6 +28,8 @@ internal static class XenstoreBenchmark
     private const int Reads = 3000;
     private const int Runs = 5;
     private const int GuestCount = 2000;
+
+    private const int GuestRuns = 5;
     private const string ReadPath = "/local/domain/0/name";
 
     public static async Task<IReadOnlyList<Figure>> RunAsync(TextWriter progress)
@@ -113,17 +115,25 @@ internal static class XenstoreBenchmark
     {
         double exitMicroseconds = await GuestLoopBenchmark.MeasureBareExitAsync(xen, runs: 3);
         double floor = 1e6 / exitMicroseconds;
-        using LaunchedDomain launched = toolstack.Launch(
-            new PvBuildRequest("xenstore-bench", BuiltinGuests.Load("xenstore"), $"test=bench count={GuestCount}", 16));
-        var console = new ConsoleRecorder(launched.Domain.Console);
-        await GuestRun.RunToPoweroffAsync(launched, console);
-        uint tscKhz = launched.Domain.Vcpus[0].TscKhz;
-        var figures = new List<Figure>();
-        foreach (string operation in new[] { "read", "write" })
+        // Several guests, one after the other: the first also pays for the service's JIT tiering.
+        string[] operations = ["read", "write"];
+        var rates = operations.ToDictionary(op => op, _ => new List<double>());
+        for (int run = 0; run < GuestRuns; run++)
         {
-            double rate = Statistics.OperationsPerSecondOfLine(console, $"xenstore: {operation} ", tscKhz);
+            using LaunchedDomain launched = toolstack.Launch(
+                new PvBuildRequest("xenstore-bench", BuiltinGuests.Load("xenstore"), $"test=bench count={GuestCount}", 16));
+            var console = new ConsoleRecorder(launched.Domain.Console);
+            await GuestRun.RunToPoweroffAsync(launched, console);
+            uint tscKhz = launched.Domain.Vcpus[0].TscKhz;
+            foreach (string operation in operations)
+                rates[operation].Add(Statistics.OperationsPerSecondOfLine(console, $"xenstore: {operation} ", tscKhz));
+        }
+        var figures = new List<Figure>();
+        foreach (string operation in operations)
+        {
+            double rate = Statistics.Median(rates[operation]);
             await progress.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                $"xenstore: guest {operation} {rate:F0} ops/s over the ring; one exit per op would allow {floor:F0}/s"));
+                $"xenstore: guest {operation} median {rate:F0} ops/s over the ring of {GuestRuns} runs; one exit per op would allow {floor:F0}/s"));
             figures.Add(new Figure($"xenstore.ring_{operation}", rate, floor, "ops/s"));
         }
         return figures;

@@ -116,7 +116,7 @@ static int xs_spin(int (*cond)(void), uint64_t deadline)
 
 	if (until > deadline)
 		until = deadline;
-	evtchn_mask(xs_port);
+	evtchn_mask(xs_port);   /* already, if we just signalled */
 	while (!(met = cond()) && time_now() < until)
 		__builtin_ia32_pause();
 	/* The notification (if any) is stale now: the ring says it all. An
@@ -152,6 +152,12 @@ static int xs_wait(int (*cond)(void), uint64_t deadline)
 static void xs_notify(void)
 {
 	consumed_unnotified = 0;
+	/* The answer to what we signal is awaited by xs_wait, which reads the
+	 * ring and unmasks the port before it sleeps.  Masked from here on,
+	 * a reply that beats us back from this hypercall only sets the
+	 * pending bit: unmasked, it would interrupt us for an upcall and its
+	 * return, two more exits. */
+	evtchn_mask(xs_port);
 	evtchn_send(xs_port);
 }
 
