@@ -155,7 +155,13 @@ public static class GrantTableOpHypercall
 
     private static (int Offset, int Length) WholeStruct<T>() where T : unmanaged => (0, Unsafe.SizeOf<T>());
 
-    private static (int Offset, int Length) StatusField<T>() where T : unmanaged => Field<T>("Status", sizeof(short));
+    /// <summary>The struct's status field, looked up once per type: Marshal.OffsetOf is reflection, too slow for every hypercall.</summary>
+    private static (int Offset, int Length) StatusField<T>() where T : unmanaged => StatusFieldOf<T>.Value;
+
+    private static class StatusFieldOf<T> where T : unmanaged
+    {
+        public static readonly (int Offset, int Length) Value = Field<T>("Status", sizeof(short));
+    }
 
     private static (int Offset, int Length) Field<T>(string name, int length) where T : unmanaged => ((int)Marshal.OffsetOf<T>(name), length);
 
